@@ -176,8 +176,8 @@ func TestReservedAddresses(t *testing.T) {
 		{"10.0.0.0/24", []poolOpt{noFirstLast}, 254, "10.0.0.1"},
 		{"10.0.0.0/24", nil, 256, "10.0.0.0"},
 		{"10.0.0.0/30", []poolOpt{noFirstLast}, 2, "10.0.0.1"},
-		{"10.0.0.0/31", []poolOpt{noFirstLast}, 2, "10.0.0.0"},  // never reserved for /31
-		{"10.0.0.7/32", []poolOpt{noFirstLast}, 1, "10.0.0.7"},  // nor /32
+		{"10.0.0.0/31", []poolOpt{noFirstLast}, 2, "10.0.0.0"},        // never reserved for /31
+		{"10.0.0.7/32", []poolOpt{noFirstLast}, 1, "10.0.0.7"},        // nor /32
 		{"10.0.0.0-10.0.0.9", []poolOpt{noFirstLast}, 10, "10.0.0.0"}, // nor ranges
 		{"2001:db8::/126", []poolOpt{noFirstLast}, 2, "2001:db8::1"},
 		{"2001:db8::/127", []poolOpt{noFirstLast}, 2, "2001:db8::"},
@@ -654,7 +654,6 @@ func randomOperations(t *testing.T, seed uint64) {
 		}
 	}
 }
-
 
 func containsAll(have []netip.Addr, want string) bool {
 	for _, w := range strings.Split(want, ",") {

@@ -7,9 +7,9 @@ import (
 
 // Node is what Herald needs of a Kubernetes Node.
 type Node struct {
-	Name     string
-	Labels   map[string]string
-	Created  time.Time
+	Name    string
+	Labels  map[string]string
+	Created time.Time
 	// Addresses are the InternalIPs first, then ExternalIPs.
 	Addresses []netip.Addr
 	PodCIDRs  []netip.Prefix
