@@ -27,6 +27,11 @@ func (k ServiceKey) Compare(o ServiceKey) int {
 const (
 	LabelServiceNamespace = "io.kubernetes.service.namespace"
 	LabelServiceName      = "io.kubernetes.service.name"
+	// LabelServicePool is Herald's virtual label holding the pool of the Service's
+	// LoadBalancer address. It lets advertisements select by pool, which MetalLB's
+	// advertisements and Cilium's v1 path attributes do; the IPAM result sets it, so pools
+	// themselves cannot select on it.
+	LabelServicePool = "herald.io/lb-pool"
 )
 
 // TrafficPolicy is externalTrafficPolicy or internalTrafficPolicy.

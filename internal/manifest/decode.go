@@ -1,0 +1,365 @@
+// Package manifest reads the manifests users already have: multi-document YAML or JSON files
+// and directories holding Herald, Cilium (v2, v2alpha1, including the legacy
+// CiliumBGPPeeringPolicy) and MetalLB kinds, plus the core objects Herald reads (Service, Node,
+// Namespace, Secret, EndpointSlice).
+//
+// Loading is three steps: Decode turns documents into typed objects, Herald converts the
+// Cilium and MetalLB ones into herald.io/v1alpha1 objects, and Build validates everything and
+// produces a model.Cluster. Every problem names the file, the document, the line where the YAML
+// parser knows it, the object, and the field.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Source locates an object or a problem in the input.
+type Source struct {
+	File string
+	// Doc is the 1-based index of the document in its file.
+	Doc int
+	// Line is the 1-based line, 0 when unknown.
+	Line int
+}
+
+func (s Source) String() string {
+	switch {
+	case s.File == "":
+		return "<input>"
+	case s.Line > 0:
+		return fmt.Sprintf("%s:%d (document %d)", s.File, s.Line, s.Doc)
+	case s.Doc > 0:
+		return fmt.Sprintf("%s (document %d)", s.File, s.Doc)
+	}
+	return s.File
+}
+
+// Severity of a problem.
+type Severity string
+
+// Errors make an object unusable; warnings say something is ignored or likely wrong.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Problem is one thing wrong with the input.
+type Problem struct {
+	Source    Source   `json:"source"`
+	Severity  Severity `json:"severity"`
+	Kind      string   `json:"kind,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Name      string   `json:"name,omitempty"`
+	// Field is the path of the offending field, as Kubernetes prints it
+	// (spec.blocks[0].cidr, metadata.annotations[io.cilium/lb-ipam-ips]).
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Object names the object the problem is about, as kubectl would: Kind ns/name.
+func (p Problem) Object() string {
+	if p.Kind == "" {
+		return ""
+	}
+	if p.Namespace != "" {
+		return p.Kind + " " + p.Namespace + "/" + p.Name
+	}
+	return p.Kind + " " + p.Name
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Source.String())
+	b.WriteString(": ")
+	b.WriteString(string(p.Severity))
+	b.WriteString(": ")
+	if o := p.Object(); o != "" {
+		b.WriteString(o)
+		b.WriteString(": ")
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Object is one decoded document.
+type Object struct {
+	Source     Source
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	// Obj is the typed object: a *v1alpha1.X, a Cilium or MetalLB type of this package, or a
+	// k8s.io/api core type.
+	Obj any
+	// From is the object this one was converted from (nil for objects as written).
+	From *Object
+
+	node *yaml.Node
+}
+
+// ID identifies an object for duplicate detection and last-good tracking.
+func (o *Object) ID() string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
+
+// Set is the result of decoding: the objects and every problem found.
+type Set struct {
+	Objects  []*Object
+	Problems []Problem
+}
+
+// HasErrors reports whether any problem is an error.
+func (s *Set) HasErrors() bool {
+	return slices.ContainsFunc(s.Problems, func(p Problem) bool { return p.Severity == Error })
+}
+
+func (s *Set) add(src Source, sev Severity, o *Object, fieldPath, msg string) {
+	p := Problem{Source: src, Severity: sev, Field: fieldPath, Message: msg}
+	if o != nil {
+		p.Kind, p.Namespace, p.Name = o.Kind, o.Namespace, o.Name
+		if p.Source.File == "" {
+			p.Source = o.Source
+		}
+		if fieldPath != "" && o.node != nil {
+			if l := lineOf(o.node, fieldPath); l > 0 {
+				p.Source.Line = l
+			}
+		}
+	}
+	s.Problems = append(s.Problems, p)
+}
+
+// Merge appends another set.
+func (s *Set) Merge(o *Set) {
+	s.Objects = append(s.Objects, o.Objects...)
+	s.Problems = append(s.Problems, o.Problems...)
+}
+
+// manifestExt are the file endings read from directories.
+var manifestExt = []string{".yaml", ".yml", ".json"}
+
+// Files expands paths (files or directories, walked recursively, hidden entries skipped) into
+// the sorted list of manifest files.
+func Files(paths ...string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading manifests: %w", err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && slices.Contains(manifestExt, strings.ToLower(filepath.Ext(path))) {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading manifests in %s: %w", p, err)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// LoadFiles decodes every manifest under paths. The error is for paths that cannot be read at
+// all; everything wrong inside a file is a Problem.
+func LoadFiles(paths ...string) (*Set, error) {
+	files, err := Files(paths...)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			set.add(Source{File: f}, Error, nil, "", "cannot read file: "+err.Error())
+			continue
+		}
+		set.Merge(Decode(f, data))
+	}
+	return set, nil
+}
+
+// Decode reads every document of one file.
+func Decode(file string, data []byte) *Set {
+	set := &Set{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for doc := 1; ; doc++ {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		src := Source{File: file, Doc: doc}
+		if err != nil {
+			// A syntax error ends the stream: yaml cannot resynchronise after it.
+			set.add(src, Error, nil, "", "not valid YAML: "+err.Error())
+			break
+		}
+		if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
+			continue // an empty document, e.g. a leading "---"
+		}
+		root := n.Content[0]
+		src.Line = root.Line
+		set.decodeDoc(src, root)
+	}
+	return set
+}
+
+func (s *Set) decodeDoc(src Source, root *yaml.Node) {
+	if root.Kind != yaml.MappingNode {
+		s.add(src, Error, nil, "", "a document must be a mapping with apiVersion and kind")
+		return
+	}
+	var v any
+	if err := root.Decode(&v); err != nil {
+		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
+		return
+	}
+	raw, err := json.Marshal(jsonable(v))
+	if err != nil {
+		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
+		return
+	}
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+		Items []json.RawMessage `json:"items"`
+	}
+	_ = json.Unmarshal(raw, &head)
+	o := &Object{Source: src, APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
+		Namespace: head.Metadata.Namespace, node: root}
+	switch {
+	case head.APIVersion == "" || head.Kind == "":
+		s.add(src, Error, nil, "", "document has no apiVersion or kind")
+		return
+	case head.Kind == "List" || strings.HasSuffix(head.Kind, "List") && head.Items != nil:
+		s.decodeList(src, root)
+		return
+	}
+	k, ok := kinds[gvk{head.APIVersion, head.Kind}]
+	if !ok {
+		s.add(src, Warning, o, "", fmt.Sprintf("%s %s is not a kind Herald reads; ignored", head.APIVersion, head.Kind)+kindHint(head.APIVersion, head.Kind))
+		return
+	}
+	obj := k.new()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if k.strict != lenient {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(obj); err != nil {
+		if k.strict == foreign {
+			// Cilium and MetalLB fields Herald does not implement are reported and skipped.
+			s.add(src, Warning, o, "", "has a field Herald does not support, which is ignored: "+jsonError(err))
+			obj = k.new()
+			if err := json.Unmarshal(raw, obj); err != nil {
+				s.add(src, Error, o, "", jsonError(err))
+				return
+			}
+		} else {
+			s.add(src, Error, o, "", jsonError(err))
+			return
+		}
+	}
+	if o.Name == "" {
+		s.add(src, Error, o, "metadata.name", "every object needs a name")
+		return
+	}
+	o.Obj = obj
+	s.Objects = append(s.Objects, o)
+}
+
+func (s *Set) decodeList(src Source, root *yaml.Node) {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "items" {
+			continue
+		}
+		for _, item := range root.Content[i+1].Content {
+			isrc := src
+			isrc.Line = item.Line
+			s.decodeDoc(isrc, item)
+		}
+	}
+}
+
+// jsonable turns yaml.v3's decoded values into ones encoding/json accepts (map keys of any
+// type become strings, as Kubernetes reads them).
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+	}
+	return v
+}
+
+// jsonError rewrites encoding/json's messages into field language.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %s: got a %s, want a %s", te.Field, te.Value, friendlyType(te.Type.String()))
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + f + " (check its spelling and indentation)"
+	}
+	return strings.TrimPrefix(msg, "json: ")
+}
+
+func friendlyType(t string) string {
+	switch {
+	case strings.HasPrefix(t, "map[string]string"):
+		return "mapping of strings (quote values like \"true\" or \"10.0.0.1\")"
+	case t == "string":
+		return "string"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "*int"):
+		return "number"
+	case t == "bool", t == "*bool":
+		return "boolean"
+	case strings.HasPrefix(t, "[]"):
+		return "list"
+	}
+	return t
+}
