@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldlb/herald/internal/standalone"
+)
+
+func runCmd(g *globals) *cobra.Command {
+	cfg := standalone.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "run -f PATH... [--state DIR]",
+		Short: "Run Herald on this host without Kubernetes (standalone mode)",
+		Long: `Loads the manifests, allocates addresses to their LoadBalancer Services, keeps the
+allocations in DIR/herald.db across restarts, and serves the status on DIR/herald.sock for
+"herald ipam ..." to read. Edits to the manifests apply within a second; a broken edit is
+reported and changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.StateDir == "" {
+				cfg.StateDir = standalone.DefaultStateDir()
+			}
+			abs := cfg.Paths[:0]
+			for _, p := range cfg.Paths {
+				if a, err := filepath.Abs(p); err == nil {
+					p = a
+				}
+				abs = append(abs, p)
+			}
+			cfg.Paths = abs
+			if err := standalone.New(cfg, g.logger()).Run(cmd.Context()); err != nil {
+				return &exitError{ExitFailure, err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&cfg.Paths, "filename", "f", nil, "manifest files or directories (repeatable)")
+	f.StringVar(&cfg.StateDir, "state", "", "state directory (default $HERALD_STATE, /var/lib/herald as root, else ~/.local/state/herald)")
+	f.StringVar(&cfg.Node, "node", "", "the node name this host plays in the manifests")
+	f.StringVar(&cfg.StatusAddr, "status-addr", "", "also serve the status API on this TCP address (e.g. 127.0.0.1:9586)")
+	f.DurationVar(&cfg.Poll, "poll", cfg.Poll, "how often to check the manifests for changes")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}

@@ -1,0 +1,200 @@
+// Package file is standalone mode's source of objects: manifests on disk, re-read when they
+// change. A broken edit never takes anything away: a file that no longer parses keeps its last
+// good objects, and an object that no longer validates keeps its last good version, while the
+// problem is reported.
+package file
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/heraldlb/herald/internal/manifest"
+)
+
+// Loader reads manifests and remembers what was last good.
+type Loader struct {
+	paths []string
+	// sum is the content hash of the last load; Changed compares against it.
+	sum [32]byte
+	// goodFiles are the raw objects of each file as of its last clean parse, and goodText its
+	// content then (what Save persists).
+	goodFiles map[string][]*manifest.Object
+	goodText  map[string][]byte
+	// goodObjects are the last valid Herald-form objects by ID.
+	goodObjects map[string]*manifest.Object
+}
+
+// NewLoader returns a loader for files and directories.
+func NewLoader(paths ...string) *Loader {
+	return &Loader{paths: paths, goodFiles: map[string][]*manifest.Object{}, goodText: map[string][]byte{}, goodObjects: map[string]*manifest.Object{}}
+}
+
+// Changed reports whether the set of files or any file's content differs from the last Load.
+// It reads the files: manifests are small, and content is what matters (editors that write
+// the same mtime, or replace files by rename, are all caught).
+func (l *Loader) Changed() bool {
+	sum, err := l.hash()
+	return err != nil || sum != l.sum
+}
+
+func (l *Loader) hash() ([32]byte, error) {
+	h := sha256.New()
+	files, err := manifest.Files(l.paths...)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00", f)
+		fh, err := os.Open(f)
+		if err != nil {
+			fmt.Fprintf(h, "error %v\x00", err)
+			continue
+		}
+		_, _ = io.Copy(h, fh)
+		fh.Close()
+		h.Write([]byte{0})
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out, nil
+}
+
+// Load reads every manifest and builds the model, falling back to last good content where an
+// edit broke something. The returned problems describe the files as they are now.
+func (l *Loader) Load() *manifest.Built {
+	l.sum, _ = l.hash()
+	set, err := manifest.LoadFiles(l.paths...)
+	if err != nil {
+		// The paths themselves are gone: keep everything as it was and say so.
+		set = &manifest.Set{Problems: []manifest.Problem{{Severity: manifest.Error, Message: err.Error() + "; keeping the last loaded state"}}}
+		for _, objs := range l.goodFiles {
+			set.Objects = append(set.Objects, objs...)
+		}
+		sortBySource(set.Objects)
+		return manifest.Build(manifest.Herald(set))
+	}
+	broken := map[string]bool{}
+	for _, p := range set.Problems {
+		if p.Severity == manifest.Error && p.Kind == "" && p.Source.File != "" {
+			broken[p.Source.File] = true // the file (or a document of it) could not be parsed
+		}
+	}
+	var objs []*manifest.Object
+	byFile := map[string][]*manifest.Object{}
+	for _, o := range set.Objects {
+		byFile[o.Source.File] = append(byFile[o.Source.File], o)
+	}
+	for f := range broken {
+		if good, ok := l.goodFiles[f]; ok {
+			set.Problems = append(set.Problems, manifest.Problem{Source: manifest.Source{File: f}, Severity: manifest.Warning,
+				Message: fmt.Sprintf("using the last version of this file that parsed (%d objects) until it is fixed", len(good))})
+			byFile[f] = good
+		}
+	}
+	for f, fobjs := range byFile {
+		if !broken[f] {
+			l.goodFiles[f] = fobjs
+			if text, err := os.ReadFile(f); err == nil {
+				l.goodText[f] = text
+			}
+		}
+		objs = append(objs, fobjs...)
+	}
+	for f := range l.goodFiles {
+		if _, ok := byFile[f]; !ok && !broken[f] {
+			delete(l.goodFiles, f) // the file was deleted: its objects go with it
+			delete(l.goodText, f)
+		}
+	}
+	sortBySource(objs)
+	raw := &manifest.Set{Objects: objs, Problems: set.Problems}
+	herald := manifest.Herald(raw)
+	built := manifest.Build(herald)
+	if len(built.Invalid) == 0 {
+		l.remember(herald, built)
+		return built
+	}
+	// Swap invalid objects for their last good versions and build again; report the
+	// problems of the files as they are.
+	patched := &manifest.Set{Problems: herald.Problems}
+	for _, o := range herald.Objects {
+		if built.Invalid[o.ID()] {
+			if good, ok := l.goodObjects[o.ID()]; ok {
+				patched.Objects = append(patched.Objects, good)
+				built.Problems = append(built.Problems, manifest.Problem{Source: o.Source, Severity: manifest.Warning, Kind: o.Kind, Name: o.Name,
+					Message: "using its last valid version until the errors are fixed"})
+				continue
+			}
+		}
+		patched.Objects = append(patched.Objects, o)
+	}
+	again := manifest.Build(patched)
+	again.Problems = built.Problems
+	l.remember(herald, built)
+	return again
+}
+
+func (l *Loader) remember(set *manifest.Set, b *manifest.Built) {
+	for _, o := range set.Objects {
+		if !b.Invalid[o.ID()] {
+			l.goodObjects[o.ID()] = o
+		}
+	}
+}
+
+func sortBySource(objs []*manifest.Object) {
+	slices.SortStableFunc(objs, func(a, b *manifest.Object) int {
+		if c := strings.Compare(a.Source.File, b.Source.File); c != 0 {
+			return c
+		}
+		return a.Source.Doc - b.Source.Doc
+	})
+}
+
+// saved is the persisted form of the last good state.
+type saved struct {
+	Files   map[string][]byte `json:"files"`
+	Objects map[string][]byte `json:"objects"`
+}
+
+// Save serialises the last good state, so that a restart while a file is broken still starts
+// from what worked: restarting must never withdraw an address.
+func (l *Loader) Save() ([]byte, error) {
+	s := saved{Files: l.goodText, Objects: map[string][]byte{}}
+	for id, o := range l.goodObjects {
+		var buf bytes.Buffer
+		if err := manifest.Print(&buf, []*manifest.Object{o}); err != nil {
+			return nil, fmt.Errorf("saving %s: %w", id, err)
+		}
+		s.Objects[id] = buf.Bytes()
+	}
+	return json.Marshal(s)
+}
+
+// Restore loads state written by Save; call it before the first Load.
+func (l *Loader) Restore(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	var s saved
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("restoring last good manifests: %w", err)
+	}
+	for f, text := range s.Files {
+		l.goodText[f] = text
+		l.goodFiles[f] = manifest.Decode(f, text).Objects
+	}
+	for id, text := range s.Objects {
+		objs := manifest.Decode("saved:"+id, text).Objects
+		if len(objs) == 1 {
+			l.goodObjects[id] = objs[0]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/heraldlb/herald/internal/model"
+)
+
+func TestSetLoadAndLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := model.ServiceKey{Namespace: "ns", Name: "a"}
+	b := model.ServiceKey{Namespace: "ns", Name: "b"}
+	want := Allocations{a: {netip.MustParseAddr("10.0.0.1")}, b: {netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("2001:db8::2")}}
+	if n, err := s.Set(want); err != nil || n != 2 {
+		t.Fatalf("Set = %d, %v", n, err)
+	}
+	if n, _ := s.Set(want); n != 0 {
+		t.Fatalf("unchanged Set wrote %d records", n)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	delete(want, a)
+	if n, _ := s.Set(want); n != 1 {
+		t.Fatalf("deleting one wrote %d", n)
+	}
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Load()
+	if err != nil || len(got) != 1 || len(got[b]) != 2 || got[b][1] != netip.MustParseAddr("2001:db8::2") {
+		t.Fatalf("Load = %v, %v", got, err)
+	}
+}
