@@ -46,12 +46,16 @@ type lease struct {
 	pool   *pool
 	key    string // sharing key; "" is exclusive
 	owners []*svcState
+	// ownerBuf backs owners for the usual single owner, saving an allocation per lease.
+	ownerBuf [1]*svcState
 }
 
 type svcState struct {
 	svc    model.Service
 	leases []*lease
 	result Result
+	// leaseBuf backs leases for the usual one or two (dual-stack) addresses.
+	leaseBuf [2]*lease
 }
 
 // New returns an empty allocator.
@@ -151,6 +155,7 @@ func (a *Allocator) state(s *model.Service) *svcState {
 	st, ok := a.svcs[s.Key]
 	if !ok {
 		st = &svcState{}
+		st.leases = st.leaseBuf[:0]
 		a.svcs[s.Key] = st
 	}
 	st.svc = *s
@@ -174,6 +179,7 @@ func (a *Allocator) newLease(addr netip.Addr, b *block, st *svcState) *lease {
 	}
 	key := st.svc.Request.SharingKey
 	l := &lease{addr: addr, key: key}
+	l.owners = l.ownerBuf[:0]
 	if b != nil {
 		l.pool = b.pool
 		if b.free != nil {

@@ -20,6 +20,9 @@ type span struct {
 // order between disjoint spans cannot change by shrinking one.
 type freeList struct {
 	t *btree.BTreeG[*span]
+	// pivot is the search key, reused so lookups do not allocate (the allocator is not
+	// concurrent, so neither is its free list).
+	pivot span
 }
 
 func spanLess(a, b *span) bool { return a.from.Less(b.from) }
@@ -36,7 +39,8 @@ func newFreeList(from, to netip.Addr) *freeList {
 // containing returns the span holding a, if a is free.
 func (f *freeList) containing(a netip.Addr) *span {
 	var hit *span
-	f.t.DescendLessOrEqual(&span{from: a}, func(s *span) bool {
+	f.pivot.from = a
+	f.t.DescendLessOrEqual(&f.pivot, func(s *span) bool {
 		hit = s
 		return false
 	})
@@ -86,14 +90,15 @@ func (f *freeList) first(ok func(netip.Addr) bool) (netip.Addr, bool) {
 // put returns a to the free set, merging it with its neighbours.
 func (f *freeList) put(a netip.Addr) {
 	var prev, next *span
-	f.t.DescendLessOrEqual(&span{from: a}, func(s *span) bool {
+	f.pivot.from = a
+	f.t.DescendLessOrEqual(&f.pivot, func(s *span) bool {
 		prev = s
 		return false
 	})
 	if prev != nil && prev.from.Compare(a) <= 0 && a.Compare(prev.to) <= 0 {
 		return // already free
 	}
-	f.t.AscendGreaterOrEqual(&span{from: a}, func(s *span) bool {
+	f.t.AscendGreaterOrEqual(&f.pivot, func(s *span) bool {
 		next = s
 		return false
 	})

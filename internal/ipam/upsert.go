@@ -132,15 +132,18 @@ func joinFailures(fs []failure) string {
 
 func (st *svcState) resultWith(ok bool, r Reason, msg string) Result {
 	res := Result{Service: st.svc.Key, Satisfied: ok, Reason: r, Message: msg}
-	ls := slices.Clone(st.leases)
-	slices.SortFunc(ls, func(x, y *lease) int { return x.addr.Compare(y.addr) })
-	for _, l := range ls {
-		res.Addrs = append(res.Addrs, l.addr)
-		name := ""
+	if len(st.leases) == 0 {
+		return res
+	}
+	// The order of st.leases means nothing elsewhere, so sort in place rather than copy.
+	slices.SortFunc(st.leases, func(x, y *lease) int { return x.addr.Compare(y.addr) })
+	res.Addrs = make([]netip.Addr, len(st.leases))
+	res.Pools = make([]string, len(st.leases))
+	for i, l := range st.leases {
+		res.Addrs[i] = l.addr
 		if l.pool != nil {
-			name = l.pool.Name
+			res.Pools[i] = l.pool.Name
 		}
-		res.Pools = append(res.Pools, name)
 	}
 	return res
 }

@@ -264,9 +264,9 @@ func (s *Service) WantedFamilies() (fams []Family, partialOK bool) {
 	}
 	switch s.IPFamilyPolicy {
 	case RequireDualStack:
-		return []Family{primary, other(primary)}, false
+		return familyLists[primary][1], false
 	case PreferDualStack:
-		return []Family{primary, other(primary)}, true
+		return familyLists[primary][1], true
 	}
 	if len(s.Request.IPs) > 0 && len(s.IPFamilies) == 0 {
 		// A SingleStack Service that names its addresses gets those families.
@@ -278,12 +278,12 @@ func (s *Service) WantedFamilies() (fams []Family, partialOK bool) {
 		}
 		return out, false
 	}
-	return []Family{primary}, false
+	return familyLists[primary][0], false
 }
 
-func other(f Family) Family {
-	if f == IPv6 {
-		return IPv4
-	}
-	return IPv6
+// familyLists are the answers of WantedFamilies, shared so that the hot path allocates
+// nothing: [primary][0] is single-stack, [primary][1] dual-stack. Callers must not modify them.
+var familyLists = map[Family][2][]Family{
+	IPv4: {{IPv4}, {IPv4, IPv6}},
+	IPv6: {{IPv6}, {IPv6, IPv4}},
 }
