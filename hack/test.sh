@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every Herald test: formatting and vet, unit tests (with the race detector), the fuzz
+# targets for a few seconds each, and the integration tests (standalone binary end to end, FRR
+# interop in network namespaces). It installs what it needs on a Debian machine that has Go,
+# idempotently, and says what it is doing. A missing dependency fails the run; nothing skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "Go is required (https://go.dev/dl); nothing else needs to be installed by hand"
+
+# ensure_apt PKG... installs Debian packages that are missing (needs root, as CI has).
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+  say "installing ${missing[*]} (apt)"
+  if [ ! -f /tmp/.herald-apt-updated ]; then apt-get update -qq && touch /tmp/.herald-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+export -f ensure_apt say die
+
+[ -z "${HERALD_TEST_SETUP_ONLY:-}" ] || exit 0
+
+say "go $(go env GOVERSION): downloading modules"
+go mod download
+
+say "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+
+say "go vet"
+go vet ./...
+
+say "unit and integration tests (race detector on)"
+go test -race -count=1 ./...
+
+fuzztime=${HERALD_FUZZTIME:-10s}
+say "fuzzing the parsers of user input for $fuzztime each"
+for target in FuzzParseBlock FuzzParseRequest; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./internal/model/
+done
+
+say "all tests passed"
