@@ -66,6 +66,7 @@ func Build(set *Set) *Built {
 			var s model.Service
 			s, probs = translate.Service(x)
 			s.NamespaceLabels = nsLabels[s.Key.Namespace]
+			s.Seq = len(c.Services)
 			c.Services = append(c.Services, s)
 		case *corev1.Node:
 			var n model.Node

@@ -67,6 +67,10 @@ type Service struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	Created     time.Time
+	// Seq is the Service's position in its source's order (document order for manifests, as
+	// `kubectl apply -f` would create them). It breaks ties between equal creation times, which
+	// manifests (no timestamps) and the API's one-second resolution both produce.
+	Seq int
 
 	// Type is spec.type; only LoadBalancer Services get addresses from pools.
 	Type string
@@ -286,4 +290,15 @@ func (s *Service) WantedFamilies() (fams []Family, partialOK bool) {
 var familyLists = map[Family][2][]Family{
 	IPv4: {{IPv4}, {IPv4, IPv6}},
 	IPv6: {{IPv6}, {IPv6, IPv4}},
+}
+
+// CompareAge orders Services oldest first: creation time, then source order, then key.
+func CompareAge(a, b *Service) int {
+	if c := a.Created.Compare(b.Created); c != 0 {
+		return c
+	}
+	if a.Seq != b.Seq {
+		return a.Seq - b.Seq
+	}
+	return a.Key.Compare(b.Key)
 }
