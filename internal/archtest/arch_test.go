@@ -13,6 +13,7 @@ import (
 var purePackages = []string{
 	"github.com/heraldlb/herald/internal/model",
 	"github.com/heraldlb/herald/internal/ipam",
+	"github.com/heraldlb/herald/internal/plan",
 }
 
 // forbidden are import path prefixes a pure package may not reach, directly or indirectly.
