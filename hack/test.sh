@@ -23,6 +23,13 @@ ensure_apt() {
 }
 export -f ensure_apt say die
 
+# The BGP interop and lab tests run FRR in network namespaces: they need root, frr and iproute2.
+[ "$(id -u)" -eq 0 ] || die "the interop tests create network namespaces and need root (CI runs as root)"
+ensure_apt frr iproute2 iputils-arping
+for f in /usr/lib/frr/bgpd /usr/lib/frr/zebra /usr/lib/frr/bfdd /usr/bin/vtysh; do
+  [ -x "$f" ] || die "$f is missing after installing frr"
+done
+
 [ -z "${HERALD_TEST_SETUP_ONLY:-}" ] || exit 0
 
 say "go $(go env GOVERSION): downloading modules"

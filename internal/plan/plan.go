@@ -13,6 +13,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/heraldlb/herald/internal/model"
 )
@@ -292,3 +293,6 @@ func derivedRouterID(name string) netip.Addr {
 	v := h.Sum32()
 	return netip.AddrFrom4([4]byte{byte(0xF0 | (v>>24)&0x0F), byte(v >> 16), byte(v >> 8), byte(v)})
 }
+
+// DefaultTimers are Cilium's session timers, used for a peer without a peer config.
+var DefaultTimers = model.Timers{ConnectRetry: 120 * time.Second, Hold: 90 * time.Second, Keepalive: 30 * time.Second}

@@ -7,11 +7,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/source/file"
 	"github.com/heraldlb/herald/internal/status"
@@ -32,12 +37,16 @@ type Config struct {
 	Poll time.Duration
 	// IPAM decides which Services are Herald's.
 	IPAM ipam.Config
+	// Plan holds the BGP planner's switches (externalIP allow-list, no-endpoint behaviour).
+	Plan plan.Options
+	// ShutdownGrace bounds the graceful stop of the BGP sessions.
+	ShutdownGrace time.Duration
 }
 
 // DefaultConfig polls twice a second: edits show up within half a second, and reading a few
 // manifests that often costs nothing measurable.
 func DefaultConfig() Config {
-	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig()}
+	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig(), ShutdownGrace: 5 * time.Second}
 }
 
 // blobLastGood names the stored last good manifests.
@@ -53,11 +62,18 @@ type Runner struct {
 	store  *store.Store
 	// stored mirrors the database, so that only changes are written.
 	stored store.Allocations
+	// speaker runs this node's BGP instances; nil without --node.
+	speaker bgp.Speaker
+	last    *status.Snapshot
 }
 
 // New prepares a runner; Run starts it.
 func New(cfg Config, log *slog.Logger) *Runner {
-	return &Runner{cfg: cfg, log: log, holder: status.NewHolder(), loader: file.NewLoader(cfg.Paths...), alloc: ipam.New(cfg.IPAM)}
+	r := &Runner{cfg: cfg, log: log, holder: status.NewHolder(), loader: file.NewLoader(cfg.Paths...), alloc: ipam.New(cfg.IPAM)}
+	if cfg.Node != "" {
+		r.speaker = gobgp.New(gobgp.DefaultConfig(), log.With("component", "bgp"))
+	}
+	return r
 }
 
 // Holder exposes the snapshot (for the status page and metrics).
@@ -87,11 +103,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.log.Info("state opened", "dir", r.cfg.StateDir, "allocations", len(r.stored))
 
+	if r.speaker != nil {
+		// On every way out, end the sessions gracefully: routers that do graceful restart
+		// keep the routes while Herald restarts (and, for a crash, for the restart time).
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
+			defer cancel()
+			_ = r.speaker.Stop(sctx, true)
+		}()
+	}
 	// The first reconcile happens before the API answers, so nobody reads an empty state.
-	if err := r.reconcile(); err != nil {
+	if err := r.reconcile(ctx); err != nil {
 		return err
 	}
 	srv := &status.Server{Holder: r.holder, Log: r.log}
+	if r.speaker != nil {
+		srv.Routes = r.routes
+	}
 	errc := make(chan error, 2)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -124,10 +152,11 @@ func (r *Runner) watch(ctx context.Context, errc <-chan error) error {
 			}
 		case <-t.C:
 			if !r.loader.Changed() {
+				r.refreshBGP(ctx) // sessions change state on their own
 				continue
 			}
 			r.log.Info("manifests changed, reloading")
-			if err := r.reconcile(); err != nil {
+			if err := r.reconcile(ctx); err != nil {
 				return err
 			}
 		}
@@ -137,7 +166,7 @@ func (r *Runner) watch(ctx context.Context, errc <-chan error) error {
 // reconcile loads the manifests, allocates, persists and only then publishes: an address is
 // on disk before anybody can see it, so a crash never hands out an address that a restart
 // would not restore.
-func (r *Runner) reconcile() error {
+func (r *Runner) reconcile(ctx context.Context) error {
 	start := time.Now()
 	built := r.loader.Load()
 	c := &built.Cluster
@@ -166,7 +195,12 @@ func (r *Runner) reconcile() error {
 		return fmt.Errorf("saving the last good manifests: %w", err)
 	}
 	r.stored = want
-	r.holder.Publish(r.snapshot(built, results))
+	snap := r.snapshot(built, results)
+	if r.speaker != nil {
+		r.applyBGP(ctx, c, results, snap)
+	}
+	r.last = snap
+	r.holder.Publish(snap)
 	unsatisfied := 0
 	for _, res := range results {
 		if !res.Satisfied {
@@ -184,6 +218,83 @@ func (r *Runner) snapshot(b *manifest.Built, results []ipam.Result) *status.Snap
 	s.Services = ServiceStatus(results)
 	s.Problems = Problems(b.Problems)
 	return s
+}
+
+// applyBGP plans this node and hands the result to the speaker. A failure is logged and
+// reported in the snapshot; the allocation side keeps working.
+func (r *Runner) applyBGP(ctx context.Context, c *model.Cluster, results []ipam.Result, snap *status.Snapshot) {
+	allocs := map[model.ServiceKey][]plan.Allocated{}
+	for _, res := range results {
+		if !res.Satisfied {
+			continue // an unsatisfied Service is not advertised, even if it keeps an address
+		}
+		for i, a := range res.Addrs {
+			allocs[res.Service] = append(allocs[res.Service], plan.Allocated{Addr: a, Pool: res.Pools[i]})
+		}
+	}
+	p := plan.Compute(plan.Input{Cluster: c, Allocations: allocs, Options: r.cfg.Plan})
+	for _, pr := range p.Problems {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "bgp plan", Object: pr.Kind + " " + pr.Name, Message: pr.Reason + ": " + pr.Message})
+	}
+	node, ok := p.Nodes[r.cfg.Node]
+	if !ok {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp plan", Object: "Node " + r.cfg.Node,
+			Message: "--node names a node that is not in the manifests; add a v1 Node object with its labels and address"})
+		node = &plan.Node{Name: r.cfg.Node}
+	}
+	desired, problems := bgp.Desired(node, secretLookup(c.Secrets))
+	for _, msg := range problems {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp", Object: "Node " + r.cfg.Node, Message: msg})
+	}
+	if err := r.speaker.Set(ctx, desired); err != nil {
+		r.log.Error("applying BGP configuration", "err", err)
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp", Object: "Node " + r.cfg.Node, Message: err.Error()})
+	}
+	snap.BGP, _ = r.speaker.Status(ctx)
+}
+
+// refreshBGP republishes the snapshot with fresh session state when it changed.
+func (r *Runner) refreshBGP(ctx context.Context) {
+	if r.speaker == nil || r.last == nil {
+		return
+	}
+	st, err := r.speaker.Status(ctx)
+	if err != nil {
+		return
+	}
+	next := *r.last
+	next.BGP = st
+	next.Generated = time.Now()
+	r.last = &next
+	r.holder.Publish(&next)
+}
+
+func (r *Runner) routes(ctx context.Context, instance, peer, afi string) ([]bgp.RouteStatus, error) {
+	var addr netip.Addr
+	if peer != "" {
+		a, err := netip.ParseAddr(peer)
+		if err != nil {
+			return nil, fmt.Errorf("peer %q is not an address", peer)
+		}
+		addr = a
+	}
+	if afi == "" {
+		afi = "ipv4"
+	}
+	return r.speaker.Routes(ctx, instance, addr, model.AFISAFI{AFI: afi, SAFI: "unicast"})
+}
+
+// secretLookup finds MD5 passwords by Secret name (standalone manifests: any namespace).
+func secretLookup(secrets []model.Secret) bgp.SecretFunc {
+	return func(name string) (string, bool) {
+		for _, s := range secrets {
+			if s.Name == name {
+				pw, ok := s.Data["password"]
+				return string(pw), ok
+			}
+		}
+		return "", false
+	}
 }
 
 // PoolStatus renders allocator pool states for the snapshot.

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/heraldlb/herald/internal/bgp"
 )
 
 // SocketName is the status socket's file name inside the state directory.
@@ -22,6 +26,8 @@ const SocketName = "herald.sock"
 type Server struct {
 	Holder *Holder
 	Log    *slog.Logger
+	// Routes answers GET /v1/bgp/routes; nil when the process runs no speaker.
+	Routes func(ctx context.Context, instance, peer, afi string) ([]bgp.RouteStatus, error)
 }
 
 // Handler returns the HTTP API: GET /v1/status and GET /healthz.
@@ -35,6 +41,20 @@ func (s *Server) Handler() http.Handler {
 		_ = enc.Encode(snap)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /v1/bgp/routes", func(w http.ResponseWriter, r *http.Request) {
+		if s.Routes == nil {
+			http.Error(w, "this herald runs no BGP speaker (start it with --node)", http.StatusNotFound)
+			return
+		}
+		q := r.URL.Query()
+		routes, err := s.Routes(r.Context(), q.Get("instance"), q.Get("peer"), q.Get("afi"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(routes)
+	})
 	return mux
 }
 
@@ -84,27 +104,42 @@ func (s *Server) serve(ctx context.Context, l net.Listener) error {
 
 // Fetch reads the snapshot from a running Herald's unix socket.
 func Fetch(ctx context.Context, socket string) (*Snapshot, error) {
+	var s Snapshot
+	if err := get(ctx, socket, "/v1/status", &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func get(ctx context.Context, socket, path string, into any) error {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald"+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("no running herald answers on %s (start one with `herald run`, or pass its --state): %w", socket, err)
+		return fmt.Errorf("no running herald answers on %s (start one with `herald run`, or pass its --state): %w", socket, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status API on %s answered %s", socket, resp.Status)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("herald on %s answered %s: %s", socket, resp.Status, bytes.TrimSpace(body))
 	}
-	var s Snapshot
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return nil, fmt.Errorf("reading status from %s: %w", socket, err)
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		return fmt.Errorf("reading %s from %s: %w", path, socket, err)
 	}
-	return &s, nil
+	return nil
+}
+
+// FetchRoutes asks a running Herald for BGP routes.
+func FetchRoutes(ctx context.Context, socket, instance, peer, afi string) ([]bgp.RouteStatus, error) {
+	q := url.Values{"instance": {instance}, "peer": {peer}, "afi": {afi}}
+	var out []bgp.RouteStatus
+	return out, get(ctx, socket, "/v1/bgp/routes?"+q.Encode(), &out)
 }

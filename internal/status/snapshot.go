@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/heraldlb/herald/internal/bgp"
 )
 
 // Snapshot is Herald's state at one moment. It is immutable once published.
@@ -18,6 +20,8 @@ type Snapshot struct {
 	Pools    []Pool    `json:"pools"`
 	Services []Service `json:"services"`
 	Problems []Problem `json:"problems"`
+	// BGP is this node's speakers (empty when the node runs none).
+	BGP []bgp.InstanceStatus `json:"bgp"`
 }
 
 // Pool is a pool's counts and state.

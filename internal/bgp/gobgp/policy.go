@@ -1,0 +1,117 @@
+package gobgp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/osrg/gobgp/v4/api"
+
+	"github.com/heraldlb/herald/internal/bgp"
+)
+
+// exportPolicy is the one export policy: a statement per route class.
+const exportPolicy = "herald-export"
+
+// className names a class's prefix set and statement; a hash keeps names short and stable.
+func className(k bgp.ClassKey) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s", k.Peer, k.Family, k.Attrs)))
+	return "c-" + hex.EncodeToString(h[:8])
+}
+
+func neighborSetName(peer string) string { return "n-" + peer }
+
+func prefixSet(name string, ps []netip.Prefix) *api.DefinedSet {
+	ds := &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: name}
+	for _, p := range ps {
+		ds.Prefixes = append(ds.Prefixes, &api.Prefix{IpPrefix: p.String(), MaskLengthMin: uint32(p.Bits()), MaskLengthMax: uint32(p.Bits())})
+	}
+	return ds
+}
+
+// setPolicies replaces every defined set, statement and assignment in one call: import
+// rejects everything (nothing is installed on the node), export accepts exactly each peer's
+// classes and sets their attributes, and rejects the rest.
+func (in *instance) setPolicies(ctx context.Context, peers []bgp.Peer, classes map[bgp.ClassKey]*bgp.Class) error {
+	req := &api.SetPoliciesRequest{Assignments: []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT},
+	}}
+	peerByName := map[string]bgp.Peer{}
+	for _, p := range peers {
+		peerByName[p.Name] = p
+		bits := 32
+		if p.Address.Is6() {
+			bits = 128
+		}
+		req.DefinedSets = append(req.DefinedSets, &api.DefinedSet{
+			DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: neighborSetName(p.Name),
+			List: []string{netip.PrefixFrom(p.Address, bits).String()},
+		})
+	}
+	keys := make([]bgp.ClassKey, 0, len(classes))
+	for k := range classes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b bgp.ClassKey) int { return compareStrings(className(a), className(b)) })
+	pol := &api.Policy{Name: exportPolicy}
+	for _, k := range keys {
+		c := classes[k]
+		name := className(k)
+		req.DefinedSets = append(req.DefinedSets, prefixSet(name, bgp.SortedPrefixes(c.Prefixes)))
+		pol.Statements = append(pol.Statements, statement(name, k, c.Sample, peerByName[k.Peer], in.desired.ASN))
+	}
+	export := &api.PolicyAssignment{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT}
+	if len(pol.Statements) > 0 {
+		req.Policies = []*api.Policy{pol}
+		export.Policies = []*api.Policy{{Name: exportPolicy}}
+	}
+	req.Assignments = append(req.Assignments, export)
+	if err := in.srv.SetPolicies(ctx, req); err != nil {
+		return fmt.Errorf("setting policies (%d classes): %w", len(keys), err)
+	}
+	return nil
+}
+
+func statement(name string, k bgp.ClassKey, sample bgp.Route, p bgp.Peer, localASN uint32) *api.Statement {
+	st := &api.Statement{
+		Name: name,
+		Conditions: &api.Conditions{
+			PrefixSet:   &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: name},
+			NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: neighborSetName(k.Peer)},
+		},
+		Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+	}
+	if cs := sample.Communities.Standard; len(cs) > 0 {
+		a := &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD}
+		for _, c := range cs {
+			a.Communities = append(a.Communities, c.String())
+		}
+		st.Actions.Community = a
+	}
+	if ls := sample.Communities.Large; len(ls) > 0 {
+		a := &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD}
+		for _, l := range ls {
+			a.Communities = append(a.Communities, l.String())
+		}
+		st.Actions.LargeCommunity = a
+	}
+	// The planner only sets LOCAL_PREF towards iBGP peers; check again, since sending it to
+	// an external peer is a protocol error (RFC 4271 §5.1.5).
+	if sample.LocalPref != nil && p.ASN == localASN {
+		st.Actions.LocalPref = &api.LocalPrefAction{Value: *sample.LocalPref}
+	}
+	return st
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,331 @@
+// Package gobgp implements bgp.Speaker with GoBGP v4 used as a library: one BgpServer per
+// instance, every received route rejected, and per-peer advertisement through export policy
+// statements over route classes. It is the only package that imports GoBGP.
+//
+// Lock order: Speaker.mu, then GoBGP's own locks (taken inside its API calls); GoBGP never
+// calls back into Herald. Each BgpServer's Serve goroutine is owned by its instance and ends
+// in instance.stop.
+package gobgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/heraldlb/herald/internal/bgp"
+)
+
+// Config tunes the speaker.
+type Config struct {
+	// IdleHoldAfterReset is how long GoBGP waits before reconnecting after a hard reset (a
+	// BFD down, a NOTIFICATION). GoBGP's default of 30 s turns a one-second blip into a
+	// half-minute outage; 1 s still damps a flapping peer.
+	IdleHoldAfterReset time.Duration
+}
+
+// DefaultConfig returns the tuned defaults.
+func DefaultConfig() Config { return Config{IdleHoldAfterReset: time.Second} }
+
+// Speaker is the GoBGP-backed bgp.Speaker.
+type Speaker struct {
+	cfg       Config
+	log       *slog.Logger
+	mu        sync.Mutex
+	instances map[string]*instance
+}
+
+var _ bgp.Speaker = (*Speaker)(nil)
+
+// New returns a speaker with no instances.
+func New(cfg Config, log *slog.Logger) *Speaker {
+	return &Speaker{cfg: cfg, log: log, instances: map[string]*instance{}}
+}
+
+// Set implements bgp.Speaker.
+func (s *Speaker) Set(ctx context.Context, desired []bgp.Instance) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	var errs []error
+	for i := range desired {
+		d := desired[i]
+		want[d.Name] = true
+		in, ok := s.instances[d.Name]
+		if ok && (in.desired.ASN != d.ASN || in.desired.RouterID != d.RouterID || in.desired.ListenPort != d.ListenPort) {
+			// The global settings of a BgpServer cannot change in place.
+			s.log.Info("bgp instance settings changed, restarting it", "instance", d.Name)
+			in.stop(ctx, false)
+			delete(s.instances, d.Name)
+			ok = false
+		}
+		if !ok {
+			var err error
+			if in, err = s.start(ctx, d); err != nil {
+				errs = append(errs, fmt.Errorf("instance %s: %w", d.Name, err))
+				continue
+			}
+			s.instances[d.Name] = in
+		}
+		if err := in.apply(ctx, d); err != nil {
+			errs = append(errs, fmt.Errorf("instance %s: %w", d.Name, err))
+		}
+	}
+	for name, in := range s.instances {
+		if !want[name] {
+			in.stop(ctx, false)
+			delete(s.instances, name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop implements bgp.Speaker.
+func (s *Speaker) Stop(ctx context.Context, graceful bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, in := range s.instances {
+		in.stop(ctx, graceful)
+		delete(s.instances, name)
+	}
+	return nil
+}
+
+func (s *Speaker) start(ctx context.Context, d bgp.Instance) (*instance, error) {
+	lvl := &slog.LevelVar{}
+	lvl.Set(slog.LevelWarn) // GoBGP logs every FSM step at info
+	log := s.log.With("instance", d.Name)
+	srv := server.NewBgpServer(server.LoggerOption(log, lvl))
+	in := &instance{cfg: s.cfg, log: log, srv: srv, served: make(chan struct{})}
+	go func() {
+		defer close(in.served)
+		srv.Serve()
+	}()
+	port := int32(-1) // connect only
+	if d.ListenPort != 0 {
+		port = int32(d.ListenPort)
+	}
+	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: d.ASN, RouterId: d.RouterID.String(), ListenPort: port}})
+	if err != nil {
+		srv.Stop()
+		<-in.served
+		return nil, fmt.Errorf("starting BGP (AS %d, router ID %s, port %d): %w", d.ASN, d.RouterID, port, err)
+	}
+	in.desired = bgp.Instance{Name: d.Name, ASN: d.ASN, RouterID: d.RouterID, ListenPort: d.ListenPort}
+	in.peers = map[string]bgp.Peer{}
+	in.rib = map[netip.Prefix]bool{}
+	in.classes = map[bgp.ClassKey]*bgp.Class{}
+	if err := in.setPolicies(ctx, nil, nil); err != nil {
+		in.stop(ctx, false)
+		return nil, err
+	}
+	log.Info("bgp instance started", "asn", d.ASN, "router_id", d.RouterID, "listen_port", port)
+	return in, nil
+}
+
+// instance is one BgpServer and what Herald last applied to it.
+type instance struct {
+	cfg     Config
+	log     *slog.Logger
+	srv     *server.BgpServer
+	served  chan struct{} // closed when srv.Serve returns
+	desired bgp.Instance
+	peers   map[string]bgp.Peer
+	rib     map[netip.Prefix]bool
+	classes map[bgp.ClassKey]*bgp.Class
+}
+
+func (in *instance) stop(ctx context.Context, graceful bool) {
+	if err := in.srv.StopBgp(ctx, &api.StopBgpRequest{AllowGracefulRestart: graceful}); err != nil {
+		in.log.Warn("stopping bgp", "err", err)
+	}
+	in.srv.Stop()
+	<-in.served
+	in.log.Info("bgp instance stopped", "graceful", graceful)
+}
+
+// apply brings peers, policies and paths to d, in the order that never advertises a prefix
+// to a peer that should not get it: peers, then policy (prefix sets), then paths.
+func (in *instance) apply(ctx context.Context, d bgp.Instance) error {
+	structural, err := in.applyPeers(ctx, d)
+	if err != nil {
+		return err
+	}
+	classes := bgp.Classes(&d)
+	rib := bgp.AllPrefixes(&d)
+	if structural || !bgp.SameClassKeys(in.classes, classes) {
+		if err := in.setPolicies(ctx, d.Peers, classes); err != nil {
+			return err
+		}
+		in.classes = classes
+		if err := in.syncPaths(ctx, rib, nil); err != nil {
+			return err
+		}
+		// Policies changed shape: re-evaluate what every peer was sent.
+		return in.softResetOut(ctx)
+	}
+	changed := map[netip.Prefix]bool{}
+	for k, c := range classes {
+		add, del := bgp.PrefixDiff(in.classes[k], c)
+		if len(add) > 0 {
+			if err := in.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: prefixSet(className(k), add)}); err != nil {
+				return fmt.Errorf("updating prefix set: %w", err)
+			}
+		}
+		if len(del) > 0 {
+			if err := in.srv.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: prefixSet(className(k), del)}); err != nil {
+				return fmt.Errorf("updating prefix set: %w", err)
+			}
+		}
+		for _, p := range add {
+			changed[p] = true
+		}
+		for _, p := range del {
+			changed[p] = true
+		}
+	}
+	in.classes = classes
+	return in.syncPaths(ctx, rib, changed)
+}
+
+// syncPaths adds new prefixes, withdraws gone ones, and re-adds those whose per-peer
+// treatment changed so GoBGP re-runs the export policy for them (and sends a withdrawal to
+// a peer that no longer gets one).
+func (in *instance) syncPaths(ctx context.Context, rib, changed map[netip.Prefix]bool) error {
+	var add, del []*apiutil.Path
+	for p := range rib {
+		if !in.rib[p] || changed[p] {
+			add = append(add, path(p, false))
+		}
+	}
+	for p := range in.rib {
+		if !rib[p] {
+			del = append(del, path(p, true))
+		}
+	}
+	if len(add) > 0 {
+		if _, err := in.srv.AddPath(apiutil.AddPathRequest{Paths: add}); err != nil {
+			return fmt.Errorf("adding %d paths: %w", len(add), err)
+		}
+	}
+	if len(del) > 0 {
+		if err := in.srv.DeletePath(apiutil.DeletePathRequest{Paths: del}); err != nil {
+			return fmt.Errorf("withdrawing %d paths: %w", len(del), err)
+		}
+	}
+	in.rib = rib
+	return nil
+}
+
+func (in *instance) softResetOut(ctx context.Context) error {
+	for _, p := range in.peers {
+		err := in.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: p.Address.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT})
+		if err != nil {
+			in.log.Debug("soft reset out", "peer", p.Name, "err", err) // not established yet: nothing to re-send
+		}
+	}
+	return nil
+}
+
+// path builds a locally originated path: ORIGIN IGP, next hop "self" (GoBGP fills in the
+// session's local address), no other attribute; per-peer attributes come from the policy.
+func path(p netip.Prefix, withdraw bool) *apiutil.Path {
+	nlri, _ := gbgp.NewIPAddrPrefix(p)
+	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
+	fam := gbgp.RF_IPv4_UC
+	if p.Addr().Is4() {
+		nh, _ := gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
+		attrs = append(attrs, nh)
+	} else {
+		fam = gbgp.RF_IPv6_UC
+		mp, _ := gbgp.NewPathAttributeMpReachNLRI(fam, []gbgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
+		attrs = append(attrs, mp)
+	}
+	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}
+}
+
+// applyPeers adds, removes and resets peers. It reports whether the set of peers changed
+// (which changes neighbor sets, so the policy is rebuilt).
+func (in *instance) applyPeers(ctx context.Context, d bgp.Instance) (bool, error) {
+	want := map[string]bgp.Peer{}
+	for _, p := range d.Peers {
+		want[p.Name] = p
+	}
+	structural := false
+	var errs []error
+	for name, old := range in.peers {
+		if nw, ok := want[name]; ok && nw.Session() == old.Session() {
+			continue
+		}
+		// Gone, or its session settings changed: remove it (the new one is added below).
+		// Only this peer's session resets.
+		if err := in.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: old.Address.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("removing peer %s: %w", name, err))
+		}
+		delete(in.peers, name)
+		structural = true
+	}
+	for name, p := range want {
+		if _, ok := in.peers[name]; ok {
+			in.peers[name] = p // routes may differ; the session does not
+			continue
+		}
+		if err := in.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: in.peerConf(p)}); err != nil {
+			errs = append(errs, fmt.Errorf("adding peer %s (%s): %w", name, p.Address, err))
+			continue
+		}
+		in.peers[name] = p
+		structural = true
+	}
+	return structural, errors.Join(errs...)
+}
+
+func (in *instance) peerConf(p bgp.Peer) *api.Peer {
+	ap := &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password, Description: p.Name},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry:           uint64(p.Timers.ConnectRetry.Seconds()),
+			HoldTime:               uint64(p.Timers.Hold.Seconds()),
+			KeepaliveInterval:      uint64(p.Timers.Keepalive.Seconds()),
+			IdleHoldTimeAfterReset: uint64(max(1, in.cfg.IdleHoldAfterReset.Seconds())),
+		}},
+		Transport: &api.Transport{RemotePort: uint32(p.Port)},
+	}
+	if p.LocalAddress.IsValid() {
+		ap.Transport.LocalAddress = p.LocalAddress.String()
+	}
+	if p.MultihopTTL > 1 {
+		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.MultihopTTL)}
+	}
+	if p.GracefulRestart.Enabled {
+		ap.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(p.GracefulRestart.RestartTime.Seconds())}
+	}
+	if p.BFD.Enabled {
+		ap.Bfd = &api.BfdPeerConfig{
+			Enabled:                  true,
+			DetectionMultiplier:      uint32(p.BFD.DetectMultiplier),
+			RequiredMinimumReceive:   uint32(p.BFD.MinRx.Microseconds()),
+			DesiredMinimumTxInterval: uint32(p.BFD.MinTx.Microseconds()),
+		}
+	}
+	for _, f := range p.Families {
+		afi := api.Family_AFI_IP
+		if f.AFI == "ipv6" {
+			afi = api.Family_AFI_IP6
+		}
+		as := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}
+		if p.GracefulRestart.Enabled {
+			as.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		ap.AfiSafis = append(ap.AfiSafis, as)
+	}
+	return ap
+}

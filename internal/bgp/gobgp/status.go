@@ -1,0 +1,125 @@
+package gobgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/model"
+)
+
+var sessionStates = map[api.PeerState_SessionState]bgp.SessionState{
+	api.PeerState_SESSION_STATE_IDLE:        bgp.StateIdle,
+	api.PeerState_SESSION_STATE_CONNECT:     bgp.StateConnect,
+	api.PeerState_SESSION_STATE_ACTIVE:      bgp.StateActive,
+	api.PeerState_SESSION_STATE_OPENSENT:    bgp.StateOpenSent,
+	api.PeerState_SESSION_STATE_OPENCONFIRM: bgp.StateOpenConfirm,
+	api.PeerState_SESSION_STATE_ESTABLISHED: bgp.StateEstablished,
+}
+
+// Status implements bgp.Speaker.
+func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []bgp.InstanceStatus
+	for _, in := range s.instances {
+		is := bgp.InstanceStatus{Name: in.desired.Name, LocalASN: in.desired.ASN, RouterID: in.desired.RouterID.String()}
+		byAddr := map[string]bgp.Peer{}
+		for _, p := range in.peers {
+			byAddr[p.Address.String()] = p
+		}
+		err := in.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) {
+			is.Peers = append(is.Peers, peerStatus(ap, byAddr[ap.GetConf().GetNeighborAddress()]))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing peers of %s: %w", in.desired.Name, err)
+		}
+		slices.SortFunc(is.Peers, func(a, b bgp.PeerStatus) int { return strings.Compare(a.Name, b.Name) })
+		out = append(out, is)
+	}
+	slices.SortFunc(out, func(a, b bgp.InstanceStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func peerStatus(ap *api.Peer, p bgp.Peer) bgp.PeerStatus {
+	st := bgp.PeerStatus{Name: p.Name, Address: ap.GetConf().GetNeighborAddress(), Port: p.Port, ASN: ap.GetState().GetPeerAsn(),
+		State: sessionStates[ap.GetState().GetSessionState()]}
+	if st.ASN == 0 {
+		st.ASN = p.ASN
+	}
+	if st.State == "" {
+		st.State = bgp.StateIdle
+	}
+	if t := ap.GetTimers().GetState(); t != nil && st.State == bgp.StateEstablished {
+		if t.GetUptime() != nil {
+			st.Since = t.GetUptime().AsTime()
+		}
+		st.AppliedHold = time.Duration(t.GetNegotiatedHoldTime()) * time.Second
+		st.AppliedKeepalive = time.Duration(t.GetKeepaliveInterval()) * time.Second
+	}
+	for _, as := range ap.GetAfiSafis() {
+		f := as.GetState().GetFamily()
+		if f == nil {
+			f = as.GetConfig().GetFamily()
+		}
+		afi := "ipv4"
+		if f.GetAfi() == api.Family_AFI_IP6 {
+			afi = "ipv6"
+		}
+		st.Families = append(st.Families, bgp.FamilyCounters{AFI: afi, SAFI: "unicast",
+			Received: as.GetState().GetReceived(), Advertised: as.GetState().GetAdvertised()})
+	}
+	return st
+}
+
+// Routes implements bgp.Speaker.
+func (s *Speaker) Routes(ctx context.Context, instance string, peer netip.Addr, family model.AFISAFI) ([]bgp.RouteStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.instances[instance]
+	if !ok {
+		return nil, fmt.Errorf("no BGP instance %q", instance)
+	}
+	fam := gbgp.RF_IPv4_UC
+	if family.AFI == "ipv6" {
+		fam = gbgp.RF_IPv6_UC
+	}
+	req := apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}
+	if peer.IsValid() {
+		req.TableType, req.Name = api.TableType_TABLE_TYPE_ADJ_OUT, peer.String()
+	}
+	var out []bgp.RouteStatus
+	err := in.srv.ListPath(req, func(prefix gbgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
+			rs := bgp.RouteStatus{Prefix: prefix.String(), Since: time.Unix(p.Age, 0)}
+			for _, a := range p.Attrs {
+				switch a := a.(type) {
+				case *gbgp.PathAttributeNextHop:
+					rs.NextHop = a.Value.String()
+				case *gbgp.PathAttributeMpReachNLRI:
+					rs.NextHop = a.Nexthop.String()
+				default:
+					rs.Attrs = append(rs.Attrs, a.String())
+				}
+			}
+			out = append(out, rs)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing routes of %s: %w", instance, err)
+	}
+	slices.SortFunc(out, func(a, b bgp.RouteStatus) int {
+		pa, _ := netip.ParsePrefix(a.Prefix)
+		pb, _ := netip.ParsePrefix(b.Prefix)
+		return pa.Addr().Compare(pb.Addr())
+	})
+	return out, nil
+}

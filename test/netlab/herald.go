@@ -1,0 +1,67 @@
+package netlab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// HeraldBinary builds cmd/herald once per test process and returns its path.
+func HeraldBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, here, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(here), "..", "..")
+		dir, err := os.MkdirTemp("", "herald-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "herald")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/herald")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building herald: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Herald is a herald process running in a namespace of the lab.
+type Herald struct {
+	Cmd   *exec.Cmd
+	State string
+	Log   string
+	bin   string
+	lab   *Lab
+}
+
+// StartHerald runs `herald run` in ns with the given arguments after run.
+func (l *Lab) StartHerald(ns, name string, args ...string) *Herald {
+	l.t.Helper()
+	bin := HeraldBinary(l.t)
+	state := filepath.Join(l.dir, "state-"+name)
+	full := append([]string{bin, "run", "--state", state, "--poll", "200ms"}, args...)
+	cmd := l.Start(ns, "herald-"+name, full...)
+	return &Herald{Cmd: cmd, State: state, Log: "herald-" + name, bin: bin, lab: l}
+}
+
+// CLI runs a herald subcommand against this instance's state (from the host namespace: the
+// status socket is a file).
+func (h *Herald) CLI(args ...string) (string, error) {
+	out, err := exec.Command(h.bin, append(args, "--state", h.State)...).CombinedOutput()
+	return string(out), err
+}
