@@ -158,13 +158,13 @@ func (f *FRR) KernelRoutes() (map[string]KernelRoute, error) {
 type RouteDetail struct {
 	Prefix string `json:"prefix"`
 	Paths  []struct {
-		LocalPref   *uint32 `json:"locPrf"`
-		Community   *struct{ String string } `json:"community"`
-		LargeComm   *struct{ String string } `json:"largeCommunity"`
-		Nexthops    []struct{ IP string }    `json:"nexthops"`
-		Peer        struct{ PeerID string }  `json:"peer"`
-		Origin      string                   `json:"origin"`
-		Stale       bool                     `json:"stale"`
+		LocalPref *uint32                  `json:"locPrf"`
+		Community *struct{ String string } `json:"community"`
+		LargeComm *struct{ String string } `json:"largeCommunity"`
+		Nexthops  []struct{ IP string }    `json:"nexthops"`
+		Peer      struct{ PeerID string }  `json:"peer"`
+		Origin    string                   `json:"origin"`
+		Stale     bool                     `json:"stale"`
 	} `json:"paths"`
 }
 
