@@ -123,7 +123,10 @@ func bgpCmd(g *globals) *cobra.Command {
 			}
 			for _, r := range rows {
 				for _, rt := range r.Routes {
-					age := time.Since(rt.Since).Round(time.Second).String()
+					age := "-"
+					if !rt.Since.IsZero() {
+						age = time.Since(rt.Since).Round(time.Second).String()
+					}
 					attrs := "[" + strings.Join(rt.Attrs, " ") + "]"
 					if kind == "advertised" {
 						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", r.LocalASN, r.Peer, rt.Prefix, rt.NextHop, age, attrs)

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"net/netip"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/standalone"
 )
 
@@ -42,6 +45,38 @@ reported and changes nothing.`,
 	f.StringVar(&cfg.Node, "node", "", "the node name this host plays in the manifests")
 	f.StringVar(&cfg.StatusAddr, "status-addr", "", "also serve the status API on this TCP address (e.g. 127.0.0.1:9586)")
 	f.DurationVar(&cfg.Poll, "poll", cfg.Poll, "how often to check the manifests for changes")
+	f.Var(prefixList{&cfg.Plan.ExternalIPAllowList}, "external-ip-cidrs", "CIDRs whose Service externalIPs may be advertised (comma-separated; default none: any namespace owner can set externalIPs)")
+	f.BoolVar(&cfg.Plan.AdvertiseWithoutEndpoints, "advertise-without-endpoints", false, "keep advertising Services whose endpoints are all unready (Cilium's default; Herald withdraws them)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
+
+// prefixList is a pflag.Value for a comma-separated CIDR list.
+type prefixList struct{ dst *[]netip.Prefix }
+
+func (p prefixList) String() string {
+	if p.dst == nil {
+		return ""
+	}
+	var out []string
+	for _, x := range *p.dst {
+		out = append(out, x.String())
+	}
+	return strings.Join(out, ",")
+}
+
+func (p prefixList) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		pfx, err := model.ParsePrefix(part)
+		if err != nil {
+			return err
+		}
+		*p.dst = append(*p.dst, pfx)
+	}
+	return nil
+}
+
+func (p prefixList) Type() string { return "cidrs" }

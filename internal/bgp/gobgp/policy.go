@@ -13,8 +13,19 @@ import (
 	"github.com/heraldlb/herald/internal/bgp"
 )
 
-// exportPolicy is the one export policy: a statement per route class.
-const exportPolicy = "herald-export"
+// exportPolicy is the one export policy: a statement per route class. importPolicy accepts
+// only Herald's own paths: GoBGP runs the global import policy on locally added paths too, so
+// a bare default-reject would drop them along with everything the peers send.
+const (
+	exportPolicy = "herald-export"
+	importPolicy = "herald-import"
+)
+
+var importLocalOnly = &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
+	Name:       "accept-local",
+	Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+	Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+}}}
 
 // className names a class's prefix set and statement; a hash keeps names short and stable.
 func className(k bgp.ClassKey) string {
@@ -32,13 +43,29 @@ func prefixSet(name string, ps []netip.Prefix) *api.DefinedSet {
 	return ds
 }
 
-// setPolicies replaces every defined set, statement and assignment in one call: import
-// rejects everything (nothing is installed on the node), export accepts exactly each peer's
-// classes and sets their attributes, and rejects the rest.
+// assignPolicies installs the global assignments once per server: import rejects everything
+// the peers send (nothing is installed on the node), export runs herald-export and rejects what it does not
+// accept. SetPolicies keeps existing assignments (it ignores the request's), and they refer to
+// the policy by name, so later rebuilds need not touch them.
+func (in *instance) assignPolicies(ctx context.Context) error {
+	for _, a := range []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+			Policies: []*api.Policy{{Name: importPolicy}}},
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+			Policies: []*api.Policy{{Name: exportPolicy}}},
+	} {
+		if err := in.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fmt.Errorf("assigning %s policy: %w", a.Direction, err)
+		}
+	}
+	return nil
+}
+
+// setPolicies replaces every defined set and the export policy in one call: a statement per
+// route class, accepting exactly that peer's prefixes of the class and setting their
+// attributes.
 func (in *instance) setPolicies(ctx context.Context, peers []bgp.Peer, classes map[bgp.ClassKey]*bgp.Class) error {
-	req := &api.SetPoliciesRequest{Assignments: []*api.PolicyAssignment{
-		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT},
-	}}
+	req := &api.SetPoliciesRequest{}
 	peerByName := map[string]bgp.Peer{}
 	for _, p := range peers {
 		peerByName[p.Name] = p
@@ -63,12 +90,12 @@ func (in *instance) setPolicies(ctx context.Context, peers []bgp.Peer, classes m
 		req.DefinedSets = append(req.DefinedSets, prefixSet(name, bgp.SortedPrefixes(c.Prefixes)))
 		pol.Statements = append(pol.Statements, statement(name, k, c.Sample, peerByName[k.Peer], in.desired.ASN))
 	}
-	export := &api.PolicyAssignment{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT}
-	if len(pol.Statements) > 0 {
-		req.Policies = []*api.Policy{pol}
-		export.Policies = []*api.Policy{{Name: exportPolicy}}
+	if len(pol.Statements) == 0 {
+		// The assignment names the policy, so it must exist: with nothing to advertise it
+		// rejects everything.
+		pol.Statements = []*api.Statement{{Name: "reject-all", Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT}}}
 	}
-	req.Assignments = append(req.Assignments, export)
+	req.Policies = []*api.Policy{pol, importLocalOnly}
 	if err := in.srv.SetPolicies(ctx, req); err != nil {
 		return fmt.Errorf("setting policies (%d classes): %w", len(keys), err)
 	}

@@ -103,7 +103,7 @@ func (s *Speaker) start(ctx context.Context, d bgp.Instance) (*instance, error) 
 	lvl := &slog.LevelVar{}
 	lvl.Set(slog.LevelWarn) // GoBGP logs every FSM step at info
 	log := s.log.With("instance", d.Name)
-	srv := server.NewBgpServer(server.LoggerOption(log, lvl))
+	srv := server.NewBgpServer(server.LoggerOption(slog.New(quietStop{log.Handler()}), lvl))
 	in := &instance{cfg: s.cfg, log: log, srv: srv, served: make(chan struct{})}
 	go func() {
 		defer close(in.served)
@@ -123,7 +123,10 @@ func (s *Speaker) start(ctx context.Context, d bgp.Instance) (*instance, error) 
 	in.peers = map[string]bgp.Peer{}
 	in.rib = map[netip.Prefix]bool{}
 	in.classes = map[bgp.ClassKey]*bgp.Class{}
-	if err := in.setPolicies(ctx, nil, nil); err != nil {
+	if err := in.setPolicies(ctx, nil, nil); err == nil {
+		err = in.assignPolicies(ctx)
+	}
+	if err != nil {
 		in.stop(ctx, false)
 		return nil, err
 	}

@@ -99,7 +99,10 @@ func (s *Speaker) Routes(ctx context.Context, instance string, peer netip.Addr, 
 	var out []bgp.RouteStatus
 	err := in.srv.ListPath(req, func(prefix gbgp.NLRI, paths []*apiutil.Path) {
 		for _, p := range paths {
-			rs := bgp.RouteStatus{Prefix: prefix.String(), Since: time.Unix(p.Age, 0)}
+			rs := bgp.RouteStatus{Prefix: prefix.String()}
+			if p.Age > 0 { // adj-rib-out paths carry no time
+				rs.Since = time.Unix(p.Age, 0)
+			}
 			for _, a := range p.Attrs {
 				switch a := a.(type) {
 				case *gbgp.PathAttributeNextHop:

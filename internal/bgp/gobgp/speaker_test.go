@@ -1,0 +1,177 @@
+package gobgp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/model"
+)
+
+// receiver is a plain GoBGP router on loopback that accepts whatever the speaker sends, so
+// the tests can read exactly what went over the wire.
+type receiver struct {
+	srv  *server.BgpServer
+	addr netip.Addr
+	port uint16
+}
+
+func freePort(t *testing.T, host string) uint16 {
+	l, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+func newReceiver(t *testing.T, addr string, asn uint32, speakers map[string]uint32) *receiver {
+	t.Helper()
+	port := freePort(t, addr)
+	s := server.NewBgpServer(server.LoggerOption(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), &slog.LevelVar{}))
+	go s.Serve()
+	t.Cleanup(s.Stop)
+	ctx := context.Background()
+	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: asn, RouterId: addr, ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
+		t.Fatal(err)
+	}
+	for a, as := range speakers {
+		if err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+			Conf:      &api.PeerConf{NeighborAddress: a, PeerAsn: as},
+			Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
+			Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &receiver{srv: s, addr: netip.MustParseAddr(addr), port: port}
+}
+
+// received returns prefix -> rendered attributes of what the receiver got.
+func (r *receiver) received(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := r.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: gbgp.RF_IPv4_UC}, func(p gbgp.NLRI, paths []*apiutil.Path) {
+		for _, path := range paths {
+			var attrs []string
+			for _, a := range path.Attrs {
+				switch a.(type) {
+				case *gbgp.PathAttributeCommunities, *gbgp.PathAttributeLargeCommunities, *gbgp.PathAttributeLocalPref:
+					attrs = append(attrs, a.String())
+				}
+			}
+			slices.Sort(attrs)
+			out[p.String()] = strings.Join(attrs, " ")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = cond(); last == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %s", what, last)
+}
+
+func lp(v uint32) *uint32 { return &v }
+
+func route(p string, lpref *uint32, comms ...string) bgp.Route {
+	r := bgp.Route{Prefix: netip.MustParsePrefix(p), LocalPref: lpref}
+	for _, c := range comms {
+		if strings.Count(c, ":") == 2 {
+			l, _ := model.ParseLargeCommunity(c)
+			r.Communities.Large = append(r.Communities.Large, l)
+		} else {
+			v, _ := model.ParseCommunity(c)
+			r.Communities.Standard = append(r.Communities.Standard, v)
+		}
+	}
+	return r
+}
+
+func peer(name string, r *receiver, asn uint32, routes ...bgp.Route) bgp.Peer {
+	return bgp.Peer{Name: name, Address: r.addr, Port: r.port, ASN: asn, LocalAddress: netip.MustParseAddr("127.0.0.1"),
+		Timers:   model.Timers{ConnectRetry: time.Second, Hold: 9 * time.Second, Keepalive: 3 * time.Second},
+		Families: []model.AFISAFI{{AFI: "ipv4", SAFI: "unicast"}}, Routes: routes}
+}
+
+// TestPerPeerRoutesAndAttributes: two peers of one instance get different prefixes and
+// attributes; LOCAL_PREF only towards the iBGP peer; later changes touch only what changed.
+func TestPerPeerRoutesAndAttributes(t *testing.T) {
+	ext := newReceiver(t, "127.0.0.2", 65000, map[string]uint32{"127.0.0.1": 65010})
+	ibgp := newReceiver(t, "127.0.0.3", 65010, map[string]uint32{"127.0.0.1": 65010})
+	sp := New(DefaultConfig(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { _ = sp.Stop(context.Background(), false) })
+	ctx := context.Background()
+	desired := func(extRoutes, ibgpRoutes []bgp.Route) []bgp.Instance {
+		return []bgp.Instance{{Name: "i", ASN: 65010, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []bgp.Peer{
+			peer("ext", ext, 65000, extRoutes...), peer("rr", ibgp, 65010, ibgpRoutes...),
+		}}}
+	}
+	check := func(r *receiver, want map[string]string) func() string {
+		return func() string {
+			got := r.received(t)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				return fmt.Sprintf("got %v, want %v", got, want)
+			}
+			return ""
+		}
+	}
+	err := sp.Set(ctx, desired(
+		[]bgp.Route{route("10.0.0.1/32", nil, "65001:200"), route("10.244.1.0/24", nil, "65001:100", "65535:65281", "65001:200:300")},
+		[]bgp.Route{route("10.0.0.1/32", lp(200), "65001:200"), route("10.244.1.0/24", lp(150), "65001:100"), route("10.0.0.9/32", nil)},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the eBGP peer's routes", check(ext, map[string]string{
+		"10.0.0.1/32":   "{Communities: 65001:200}",
+		"10.244.1.0/24": "{Communities: 65001:100, no-export} {LargeCommunity: [ 65001:200:300]}",
+	}))
+	waitFor(t, "the iBGP peer's routes", check(ibgp, map[string]string{
+		"10.0.0.1/32":   "{Communities: 65001:200} {LocalPref: 200}",
+		"10.244.1.0/24": "{Communities: 65001:100} {LocalPref: 150}",
+		"10.0.0.9/32":   "{LocalPref: 100}",
+	}))
+
+	// One prefix more for the eBGP peer, one less for the iBGP peer, same classes.
+	err = sp.Set(ctx, desired(
+		[]bgp.Route{route("10.0.0.1/32", nil, "65001:200"), route("10.244.1.0/24", nil, "65001:100", "65535:65281", "65001:200:300"), route("10.0.0.2/32", nil, "65001:200")},
+		[]bgp.Route{route("10.0.0.1/32", lp(200), "65001:200"), route("10.244.1.0/24", lp(150), "65001:100")},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the added prefix at the eBGP peer", check(ext, map[string]string{
+		"10.0.0.1/32":   "{Communities: 65001:200}",
+		"10.0.0.2/32":   "{Communities: 65001:200}",
+		"10.244.1.0/24": "{Communities: 65001:100, no-export} {LargeCommunity: [ 65001:200:300]}",
+	}))
+	waitFor(t, "the withdrawal at the iBGP peer", check(ibgp, map[string]string{
+		"10.0.0.1/32":   "{Communities: 65001:200} {LocalPref: 200}",
+		"10.244.1.0/24": "{Communities: 65001:100} {LocalPref: 150}",
+	}))
+}
