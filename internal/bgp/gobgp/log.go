@@ -18,4 +18,4 @@ func (q quietStop) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (q quietStop) WithAttrs(as []slog.Attr) slog.Handler { return quietStop{q.Handler.WithAttrs(as)} }
-func (q quietStop) WithGroup(g string) slog.Handler      { return quietStop{q.Handler.WithGroup(g)} }
+func (q quietStop) WithGroup(g string) slog.Handler       { return quietStop{q.Handler.WithGroup(g)} }
