@@ -1,13 +1,18 @@
 package netlab
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/internal/status"
 )
 
 var (
@@ -47,6 +52,9 @@ type Herald struct {
 	Log   string
 	bin   string
 	lab   *Lab
+	ns    string
+	args  []string
+	runs  int
 }
 
 // StartHerald runs `herald run` in ns with the given arguments after run.
@@ -56,7 +64,34 @@ func (l *Lab) StartHerald(ns, name string, args ...string) *Herald {
 	state := filepath.Join(l.dir, "state-"+name)
 	full := append([]string{bin, "run", "--state", state, "--poll", "200ms"}, args...)
 	cmd := l.Start(ns, "herald-"+name, full...)
-	return &Herald{Cmd: cmd, State: state, Log: "herald-" + name, bin: bin, lab: l}
+	return &Herald{Cmd: cmd, State: state, Log: "herald-" + name, bin: bin, lab: l, ns: ns, args: full}
+}
+
+// Restart starts the same herald again (same namespace, state and arguments) after it ended.
+func (h *Herald) Restart() {
+	h.runs++
+	h.Log = fmt.Sprintf("%s-%d", h.Log, h.runs)
+	h.Cmd = h.lab.Start(h.ns, h.Log, h.args...)
+}
+
+// Snapshot reads the running herald's status snapshot.
+func (h *Herald) Snapshot() (*status.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return status.Fetch(ctx, filepath.Join(h.State, status.SocketName))
+}
+
+// Problems returns the running herald's reported problems as lines.
+func (h *Herald) Problems() string {
+	s, err := h.Snapshot()
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, p := range s.Problems {
+		fmt.Fprintf(&b, "%s: %s: %s: %s: %s\n", p.Severity, p.Source, p.Object, p.Field, p.Message)
+	}
+	return b.String()
 }
 
 // CLI runs a herald subcommand against this instance's state (from the host namespace: the

@@ -175,3 +175,90 @@ func TestPerPeerRoutesAndAttributes(t *testing.T) {
 		"10.244.1.0/24": "{Communities: 65001:100} {LocalPref: 150}",
 	}))
 }
+
+// uptime returns when the receiver's session with the speaker came up.
+func (r *receiver) uptime(t *testing.T) time.Time {
+	t.Helper()
+	var up time.Time
+	err := r.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED && p.GetTimers().GetState().GetUptime() != nil {
+			up = p.GetTimers().GetState().GetUptime().AsTime()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+// ages returns when the receiver got each prefix.
+func (r *receiver) ages(t *testing.T) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	_ = r.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: gbgp.RF_IPv4_UC}, func(p gbgp.NLRI, paths []*apiutil.Path) {
+		out[p.String()] = paths[0].Age
+	})
+	return out
+}
+
+// TestChangesTouchOnlyWhatChanged: a timer change resets only that peer; a new prefix is sent
+// without re-sending the others.
+func TestChangesTouchOnlyWhatChanged(t *testing.T) {
+	a := newReceiver(t, "127.0.0.4", 65001, map[string]uint32{"127.0.0.1": 65010})
+	b := newReceiver(t, "127.0.0.5", 65001, map[string]uint32{"127.0.0.1": 65010})
+	sp := New(DefaultConfig(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { _ = sp.Stop(context.Background(), false) })
+	ctx := context.Background()
+	routes := []bgp.Route{route("10.1.0.1/32", nil), route("10.1.0.2/32", nil)}
+	pa, pb := peer("a", a, 65001, routes...), peer("b", b, 65001, routes...)
+	set := func() {
+		t.Helper()
+		if err := sp.Set(ctx, []bgp.Instance{{Name: "i", ASN: 65010, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []bgp.Peer{pa, pb}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set()
+	for _, r := range []*receiver{a, b} {
+		waitFor(t, "both prefixes", func() string {
+			if n := len(r.received(t)); n != 2 {
+				return fmt.Sprintf("%d prefixes", n)
+			}
+			return ""
+		})
+	}
+	upA, upB := a.uptime(t), b.uptime(t)
+	agesB := b.ages(t)
+	time.Sleep(1100 * time.Millisecond) // path ages and uptimes have one-second resolution
+
+	// A timer change on peer a: a's session restarts, b's does not.
+	pa.Timers.Hold, pa.Timers.Keepalive = 30*time.Second, 10*time.Second
+	set()
+	waitFor(t, "peer a to come back", func() string {
+		if up := a.uptime(t); !up.After(upA) {
+			return fmt.Sprintf("peer a uptime %v, not after %v", up, upA)
+		}
+		return ""
+	})
+	if up := b.uptime(t); !up.Equal(upB) {
+		t.Errorf("peer b was reset by a change to peer a (uptime %v -> %v)", upB, up)
+	}
+
+	// A new prefix for both: the two old ones are not re-sent to b.
+	pa.Routes = append(routes, route("10.1.0.3/32", nil))
+	pb.Routes = pa.Routes
+	set()
+	waitFor(t, "the new prefix at b", func() string {
+		if _, ok := b.received(t)["10.1.0.3/32"]; !ok {
+			return "missing"
+		}
+		return ""
+	})
+	for p, age := range b.ages(t) {
+		if old, ok := agesB[p]; ok && old != age {
+			t.Errorf("%s was re-sent to b when another prefix was added", p)
+		}
+	}
+	if up := b.uptime(t); !up.Equal(upB) {
+		t.Errorf("peer b was reset by a route change")
+	}
+}
