@@ -14,6 +14,7 @@ var purePackages = []string{
 	"github.com/heraldlb/herald/internal/model",
 	"github.com/heraldlb/herald/internal/ipam",
 	"github.com/heraldlb/herald/internal/plan",
+	"github.com/heraldlb/herald/internal/bgp",
 }
 
 // forbidden are import path prefixes a pure package may not reach, directly or indirectly.

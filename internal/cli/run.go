@@ -46,6 +46,9 @@ reported and changes nothing.`,
 	f.StringVar(&cfg.StatusAddr, "status-addr", "", "also serve the status API on this TCP address (e.g. 127.0.0.1:9586)")
 	f.DurationVar(&cfg.Poll, "poll", cfg.Poll, "how often to check the manifests for changes")
 	f.Var(prefixList{&cfg.Plan.ExternalIPAllowList}, "external-ip-cidrs", "CIDRs whose Service externalIPs may be advertised (comma-separated; default none: any namespace owner can set externalIPs)")
+	f.DurationVar(&cfg.DrainWait, "graceful-shutdown-wait", cfg.DrainWait, "how long routes carry GRACEFUL_SHUTDOWN (65535:0) before sessions close on exit")
+	f.BoolVar(&cfg.DrainOnTerm, "drain-on-term", false, "on SIGTERM, drain every peer and withdraw (default: only peers without graceful restart; the others keep the routes until herald is back)")
+	f.BoolVar(&cfg.DrainWhenCordoned, "drain-when-cordoned", false, "while the node is cordoned (spec.unschedulable), advertise every route with GRACEFUL_SHUTDOWN")
 	f.BoolVar(&cfg.Plan.AdvertiseWithoutEndpoints, "advertise-without-endpoints", false, "keep advertising Services whose endpoints are all unready (Cilium's default; Herald withdraws them)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd

@@ -41,12 +41,22 @@ type Config struct {
 	Plan plan.Options
 	// ShutdownGrace bounds the graceful stop of the BGP sessions.
 	ShutdownGrace time.Duration
+	// DrainWait is how long routes carry GRACEFUL_SHUTDOWN before the sessions close, so
+	// routers move traffic to other nodes first.
+	DrainWait time.Duration
+	// DrainOnTerm drains every peer on SIGTERM; by default only peers without graceful
+	// restart are drained (the others keep the routes until Herald is back).
+	DrainOnTerm bool
+	// DrainWhenCordoned drains every peer while the node is cordoned (spec.unschedulable).
+	DrainWhenCordoned bool
 }
 
 // DefaultConfig polls twice a second: edits show up within half a second, and reading a few
 // manifests that often costs nothing measurable.
 func DefaultConfig() Config {
-	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig(), ShutdownGrace: 5 * time.Second}
+	// DrainWait of 5 s covers the ~60 ms FRR needs to act on an UPDATE many times over, and a
+	// router with a slower control plane; ShutdownGrace then bounds the session close.
+	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig(), ShutdownGrace: 5 * time.Second, DrainWait: 5 * time.Second}
 }
 
 // blobLastGood names the stored last good manifests.
@@ -64,6 +74,8 @@ type Runner struct {
 	stored store.Allocations
 	// speaker runs this node's BGP instances; nil without --node.
 	speaker bgp.Speaker
+	// desired is what the speaker was last given, for the drain on shutdown.
+	desired []bgp.Instance
 	last    *status.Snapshot
 }
 
@@ -106,11 +118,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.speaker != nil {
 		// On every way out, end the sessions gracefully: routers that do graceful restart
 		// keep the routes while Herald restarts (and, for a crash, for the restart time).
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
-			defer cancel()
-			_ = r.speaker.Stop(sctx, true)
-		}()
+		defer r.shutdownBGP()
 	}
 	// The first reconcile happens before the API answers, so nobody reads an empty state.
 	if err := r.reconcile(ctx); err != nil {
@@ -246,11 +254,50 @@ func (r *Runner) applyBGP(ctx context.Context, c *model.Cluster, results []ipam.
 	for _, msg := range problems {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp", Object: "Node " + r.cfg.Node, Message: msg})
 	}
+	if r.cfg.DrainWhenCordoned && cordoned(c, r.cfg.Node) {
+		desired = bgp.Drain(desired, bgp.AllPeers)
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "bgp", Object: "Node " + r.cfg.Node,
+			Message: "the node is cordoned: every route carries GRACEFUL_SHUTDOWN (65535:0) so routers send traffic elsewhere"})
+	}
+	r.desired = desired
 	if err := r.speaker.Set(ctx, desired); err != nil {
 		r.log.Error("applying BGP configuration", "err", err)
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp", Object: "Node " + r.cfg.Node, Message: err.Error()})
 	}
 	snap.BGP, _ = r.speaker.Status(ctx)
+}
+
+// shutdownBGP ends the sessions on the way out. Peers that would drop the routes at once
+// (no graceful restart, or all with DrainOnTerm) first get every route again with
+// GRACEFUL_SHUTDOWN, so routers move traffic before the sessions close; peers with graceful
+// restart keep the routes, with no Cease, until Herald is back.
+func (r *Runner) shutdownBGP() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DrainWait+r.cfg.ShutdownGrace)
+	defer cancel()
+	which := bgp.WithoutGracefulRestart
+	if r.cfg.DrainOnTerm {
+		which = bgp.AllPeers
+	}
+	if drained := bgp.Drain(r.desired, which); bgp.Draining(drained) && r.cfg.DrainWait > 0 {
+		r.log.Info("graceful shutdown: routes re-advertised with GRACEFUL_SHUTDOWN before the sessions close", "wait", r.cfg.DrainWait)
+		if err := r.speaker.Set(ctx, drained); err != nil {
+			r.log.Error("graceful shutdown", "err", err)
+		}
+		select {
+		case <-time.After(r.cfg.DrainWait):
+		case <-ctx.Done():
+		}
+	}
+	_ = r.speaker.Stop(ctx, !r.cfg.DrainOnTerm)
+}
+
+func cordoned(c *model.Cluster, node string) bool {
+	for _, n := range c.Nodes {
+		if n.Name == node {
+			return n.Unschedulable
+		}
+	}
+	return false
 }
 
 // refreshBGP republishes the snapshot with fresh session state when it changed.

@@ -48,7 +48,7 @@ func homeLab(t *testing.T) (*netlab.Lab, *netlab.FRR) {
 		l.AddNS(n)
 		l.Attach(n, "eth0", "udm", "br0", fmt.Sprintf("10.90.3.%d/16", 100+i))
 	}
-	return l, l.StartFRR("udm", routerConf, false)
+	return l, l.StartFRR("udm", routerConf, "")
 }
 
 func seed000Manifests() []string {

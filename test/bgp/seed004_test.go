@@ -47,8 +47,8 @@ func TestSeed004CommunitiesLocalPrefOverride(t *testing.T) {
 		l.AddNS(ns)
 		l.Attach(ns, "eth0", "lan", "br0", addr)
 	}
-	spine := l.StartFRR("spine", spineConf, false)
-	rr := l.StartFRR("rr", rrConf, false)
+	spine := l.StartFRR("spine", spineConf, "")
+	rr := l.StartFRR("rr", rrConf, "")
 	manifests := []string{"-f", filepath.Join(seed004, "v2-datacenter.yaml"), "-f", filepath.Join(seed004, "v2-workload.yaml")}
 	w1 := l.StartHerald("w1", "w1", append([]string{"--node", "node-worker-01"}, manifests...)...)
 	l.StartHerald("w3", "w3", append([]string{"--node", "node-worker-03"}, manifests...)...)

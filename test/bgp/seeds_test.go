@@ -52,7 +52,7 @@ func TestSeed001LocalThenClusterDynamicNeighbours(t *testing.T) {
 		l.AddNS(ns)
 		l.Attach(ns, "eth0", "opnsense", "br0", a+"/24")
 	}
-	router := l.StartFRR("opnsense", opnsenseConf, false)
+	router := l.StartFRR("opnsense", opnsenseConf, "")
 	dir := t.TempDir()
 	for _, f := range []string{"cilium.yaml", "workload.yaml"} {
 		b, err := os.ReadFile(filepath.Join(seed001, f))
@@ -143,7 +143,7 @@ func TestSeed003TwoInstancesTwoPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As the seed has it, minus logging to a file named "stdout".
-	router := l.StartFRR("udm", strings.Replace(string(conf), "log file stdout\n", "log stdout\n", 1), false)
+	router := l.StartFRR("udm", strings.Replace(string(conf), "log file stdout\n", "log stdout\n", 1), "")
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "extra.yaml"), seed003Extra)
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", seed003, "-f", dir)

@@ -108,8 +108,8 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 		l.AddNS(ns)
 		l.Attach(ns, "eth0", "lan", "br0", addr)
 	}
-	r1 := l.StartFRR("r1", routerWith(65001, " neighbor 192.0.2.11 password s3cret-Pa55\n"), false)
-	r2 := l.StartFRR("r2", routerWith(65002, ""), false)
+	r1 := l.StartFRR("r1", routerWith(65001, " neighbor 192.0.2.11 password s3cret-Pa55\n"), "")
+	r2 := l.StartFRR("r2", routerWith(65002, ""), "")
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests)
 	writeFile(t, filepath.Join(dir, "secret.yaml"), secret)

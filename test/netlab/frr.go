@@ -19,9 +19,9 @@ type FRR struct {
 	dir string
 }
 
-// StartFRR starts zebra and bgpd (and bfdd when withBFD) in ns with bgpdConf, using the flags
+// StartFRR starts zebra and bgpd (and bfdd when bfddConf is not empty) in ns, using the flags
 // LAB-NOTES.md records as working: own config, pid and vty paths, no TCP vty, user frr.
-func (l *Lab) StartFRR(ns, bgpdConf string, withBFD bool) *FRR {
+func (l *Lab) StartFRR(ns, bgpdConf, bfddConf string) *FRR {
 	l.t.Helper()
 	dir := filepath.Join(l.dir, "frr-"+ns)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -30,7 +30,7 @@ func (l *Lab) StartFRR(ns, bgpdConf string, withBFD bool) *FRR {
 	files := map[string]string{
 		"zebra.conf": "hostname " + ns + "\n",
 		"bgpd.conf":  bgpdConf,
-		"bfdd.conf":  "",
+		"bfdd.conf":  bfddConf,
 		"vtysh.conf": "",
 	}
 	for name, content := range files {
@@ -53,7 +53,7 @@ func (l *Lab) StartFRR(ns, bgpdConf string, withBFD bool) *FRR {
 	}
 	f := &FRR{lab: l, ns: ns, dir: dir}
 	daemons := []string{"zebra", "bgpd"}
-	if withBFD {
+	if bfddConf != "" {
 		daemons = append(daemons, "bfdd")
 	}
 	for _, d := range daemons {

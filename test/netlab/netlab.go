@@ -132,7 +132,14 @@ func (l *Lab) Log(logName string) string {
 	return string(b)
 }
 
-// Kill sends sig to a started process and reaps it.
+// Signal sends sig to a started process without waiting for it (Kill waits).
+func (l *Lab) Signal(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd.ProcessState == nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+// Kill sends sig to a started process and waits until it has exited.
 func (l *Lab) Kill(cmd *exec.Cmd, sig syscall.Signal) {
 	if cmd.ProcessState != nil {
 		return

@@ -1,0 +1,171 @@
+package bgp
+
+import (
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/test/netlab"
+)
+
+const failoverManifests = `apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: pool}
+spec: {blocks: [{cidr: 198.51.100.0/24}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2}
+status: {addresses: [{type: InternalIP, address: 192.0.2.12}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec: {type: LoadBalancer, ports: [{port: 443}]}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPClusterConfig
+metadata: {name: c}
+spec:
+  bgpInstances: [{name: main, localASN: 65010, peers: [{name: router, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: fast}}]}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: fast}
+spec:
+  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
+  bfd: {receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}
+  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPAdvertisement
+metadata: {name: lb, labels: {adv: lb}}
+spec:
+  advertisements: [{advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}]
+`
+
+// failoverRouter: BFD 100 ms x 3 towards both nodes, ECMP, and RFC 8326's receiver side
+// (GRACEFUL_SHUTDOWN lowers the local preference to 0), as `herald router-config` will emit.
+const failoverRouter = `frr defaults traditional
+log stdout
+router bgp 65001
+ no bgp ebgp-requires-policy
+ neighbor k8s peer-group
+ neighbor k8s remote-as 65010
+ neighbor k8s timers 3 9
+ neighbor k8s timers connect 1
+ neighbor k8s bfd profile fast
+ neighbor 192.0.2.11 peer-group k8s
+ neighbor 192.0.2.12 peer-group k8s
+ address-family ipv4 unicast
+  neighbor k8s route-map GSHUT in
+  maximum-paths 3
+ exit-address-family
+!
+bgp community-list standard GSHUT permit graceful-shutdown
+route-map GSHUT permit 10
+ match community GSHUT
+ set local-preference 0
+route-map GSHUT permit 20
+`
+
+const failoverBFD = `bfd
+ profile fast
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+ !
+!
+`
+
+func bfdUp(f *netlab.FRR, peer string) string {
+	var peers []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	if err := f.VtyshJSON("show bfd peers json", &peers); err != nil {
+		return err.Error()
+	}
+	for _, p := range peers {
+		if p.Peer == peer && p.Status == "up" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("bfd with %s not up: %+v", peer, peers)
+}
+
+// TestBFDFailoverAndGracefulShutdown: cutting a node's link removes its next hop through BFD
+// long before the 9 s hold time; SIGTERM drains the other node with GRACEFUL_SHUTDOWN, so the
+// router stops using it while its session is still up.
+func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24")
+	for i := 1; i <= 2; i++ {
+		l.AddNS(fmt.Sprintf("n%d", i))
+		l.Attach(fmt.Sprintf("n%d", i), "eth0", "r", "br0", fmt.Sprintf("192.0.2.1%d/24", i))
+	}
+	router := l.StartFRR("r", failoverRouter, failoverBFD)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests)
+	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	h2 := l.StartHerald("n2", "n2", "--node", "n2", "-f", dir, "--graceful-shutdown-wait", "3s")
+	both := func() string {
+		if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.11,192.0.2.12" {
+			return "next hops " + nh
+		}
+		if err := bfdUp(router, "192.0.2.11"); err != "" {
+			return err
+		}
+		return bfdUp(router, "192.0.2.12")
+	}
+	l.WaitFor("ECMP over both nodes with BFD up", 60*time.Second, both)
+	time.Sleep(2 * time.Second) // past the start-up flap LAB-NOTES.md describes
+	l.WaitFor("ECMP and BFD stable", 30*time.Second, both)
+
+	// Cut n1's link. Without BFD the router would wait for the 9 s hold time.
+	start := time.Now()
+	l.Exec("n1", "ip", "link", "set", "eth0", "down")
+	l.WaitFor("BFD to remove n1's next hop", 5*time.Second, func() string {
+		if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.12" {
+			return "next hops " + nh
+		}
+		return ""
+	})
+	t.Logf("link cut -> next hop gone from the router's kernel table in %s (hold time 9 s)", time.Since(start).Round(time.Millisecond))
+	l.Exec("n1", "ip", "link", "set", "eth0", "up")
+	l.WaitFor("n1 back", 60*time.Second, both)
+
+	// SIGTERM n2 (no graceful restart configured): it re-advertises with GRACEFUL_SHUTDOWN,
+	// the router moves the route to n1 while n2's session is still established, and only
+	// then does the session close.
+	l.Signal(h2.Cmd, syscall.SIGTERM)
+	sawDrainedWhileUp := false
+	l.WaitFor("n2's session to close", 20*time.Second, func() string {
+		s, err := router.Summary()
+		if err != nil {
+			return err.Error()
+		}
+		up := s.Peers["192.0.2.12"].State == "Established"
+		if up && nextHops(router, "198.51.100.0") == "192.0.2.11" {
+			sawDrainedWhileUp = true
+		}
+		if up {
+			return "still established"
+		}
+		return ""
+	})
+	if !sawDrainedWhileUp {
+		t.Error("the router never stopped using n2 while its session was up: traffic moved only when the session dropped")
+	}
+	if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.11" {
+		t.Errorf("after n2 left: next hops %s", nh)
+	}
+}
