@@ -1,0 +1,116 @@
+package bgp
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/test/netlab"
+)
+
+const dualStackManifests = `apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: v4}
+spec: {blocks: [{cidr: 198.51.100.0/24}]}
+---
+apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: v6}
+spec: {blocks: [{cidr: "2001:db8:100::/64"}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDRs: [10.244.1.0/24, "fd00:244:1::/64"]}
+status: {addresses: [{type: InternalIP, address: 192.0.2.11}, {type: InternalIP, address: "2001:db8:ffff::11"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec: {type: LoadBalancer, ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6], ports: [{port: 443}]}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPClusterConfig
+metadata: {name: c}
+spec:
+  bgpInstances:
+    - name: main
+      localASN: 65010
+      peers:
+        - {name: r-v4, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: v4}}
+        - {name: r-v6, peerAddress: "2001:db8:ffff::1", peerASN: 65001, peerConfigRef: {name: v6}}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: v4}
+spec:
+  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
+  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: v6}
+spec:
+  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
+  families: [{afi: ipv6, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPAdvertisement
+metadata: {name: all, labels: {adv: all}}
+spec:
+  advertisements:
+    - {advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}
+    - {advertisementType: PodCIDR}
+`
+
+const dualStackRouter = `frr defaults traditional
+log stdout
+router bgp 65001
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.11 remote-as 65010
+ neighbor 192.0.2.11 timers 3 9
+ neighbor 2001:db8:ffff::11 remote-as 65010
+ neighbor 2001:db8:ffff::11 timers 3 9
+ address-family ipv4 unicast
+  no neighbor 2001:db8:ffff::11 activate
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor 2001:db8:ffff::11 activate
+ exit-address-family
+`
+
+// TestDualStack: a PreferDualStack Service and a dual-stack pod CIDR, each family over its own
+// session, installed in the router's kernel with the node's address of that family.
+func TestDualStack(t *testing.T) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24", "2001:db8:ffff::1/64")
+	l.AddNS("n1")
+	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24", "2001:db8:ffff::11/64")
+	l.StartFRR("r", dualStackRouter, "")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "m.yaml"), dualStackManifests)
+	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	l.WaitFor("both families in the router's kernel", 60*time.Second, func() string {
+		nhid := regexp.MustCompile(` nhid \d+`) // iproute2 prints the nexthop object id
+		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
+		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		for _, want := range []string{"198.51.100.0 via 192.0.2.11", "10.244.1.0/24 via 192.0.2.11"} {
+			if !strings.Contains(v4, want) {
+				return "v4: " + v4
+			}
+		}
+		for _, want := range []string{"2001:db8:100:: via 2001:db8:ffff::11", "fd00:244:1::/64 via 2001:db8:ffff::11"} {
+			if !strings.Contains(v6, want) {
+				return "v6: " + v6
+			}
+		}
+		return ""
+	})
+	out, _ := h.CLI("bgp", "routes", "available", "ipv6")
+	if !strings.Contains(out, "2001:db8:100::/128") {
+		t.Errorf("herald bgp routes available ipv6:\n%s", out)
+	}
+}
