@@ -3,6 +3,7 @@ package bgp
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -168,4 +169,54 @@ func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
 	if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.11" {
 		t.Errorf("after n2 left: next hops %s", nh)
 	}
+}
+
+// TestGracefulRestartWithBFD: graceful restart alone keeps a failed node's routes for the
+// whole restart time. With BFD on as well (RFC 5882), a planned restart (SIGTERM) still keeps
+// the route, while a node that dies or loses its link (no TCP close reaches the router; BFD
+// notices first) is removed within a BFD detection time, not after the restart time.
+func TestGracefulRestartWithBFD(t *testing.T) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24")
+	l.AddNS("n1")
+	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24")
+	router := l.StartFRR("r", failoverRouter, failoverBFD)
+	dir := t.TempDir()
+	withGR := strings.Replace(failoverManifests, "  bfd: {receiveInterval: 100", "  gracefulRestart: {enabled: true, restartTimeSeconds: 60}\n  bfd: {receiveInterval: 100", 1)
+	writeFile(t, filepath.Join(dir, "m.yaml"), withGR)
+	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	ready := func() string {
+		d, err := router.Route("198.51.100.0/32")
+		if err != nil || len(d.Paths) == 0 || d.Paths[0].Stale {
+			return fmt.Sprintf("%+v %v", d, err)
+		}
+		return bfdUp(router, "192.0.2.11")
+	}
+	l.WaitFor("the route with BFD up", 60*time.Second, ready)
+	time.Sleep(2 * time.Second) // past the start-up flap LAB-NOTES.md describes
+	l.WaitFor("stable", 30*time.Second, ready)
+
+	// Planned restart: the route survives the whole time Herald is down.
+	l.Kill(h.Cmd, syscall.SIGTERM)
+	time.Sleep(3 * time.Second) // many BFD detection times
+	if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.11" {
+		t.Fatalf("a planned restart lost the route (next hops %q): graceful restart did not hold with BFD on", nh)
+	}
+	h.Restart()
+	l.WaitFor("the route refreshed and BFD up again", 60*time.Second, ready)
+	time.Sleep(2 * time.Second)
+	l.WaitFor("stable", 30*time.Second, ready)
+
+	// The node fails (its link goes): BFD ends graceful restart; the route goes in about a
+	// detection time, not the 60 s restart time.
+	start := time.Now()
+	l.Exec("n1", "ip", "link", "set", "eth0", "down")
+	l.WaitFor("the failed node's route to be removed", 5*time.Second, func() string {
+		if nh := nextHops(router, "198.51.100.0"); nh != "" {
+			return "next hops " + nh
+		}
+		return ""
+	})
+	t.Logf("node link lost -> route removed in %s with graceful restart (60 s) and BFD (100 ms x 3)", time.Since(start).Round(time.Millisecond))
 }
