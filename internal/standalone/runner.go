@@ -260,6 +260,15 @@ func (r *Runner) applyBGP(ctx context.Context, c *model.Cluster, results []ipam.
 			Message: "the node is cordoned: every route carries GRACEFUL_SHUTDOWN (65535:0) so routers send traffic elsewhere"})
 	}
 	r.desired = desired
+	setStart := time.Now()
+	prefixes := 0
+	for _, in := range desired {
+		for _, p := range in.Peers {
+			prefixes += len(p.Routes)
+		}
+	}
+	r.log.Info("bgp: applying", "peer_routes", prefixes)
+	defer func() { r.log.Info("bgp: applied", "duration", time.Since(setStart).Round(time.Microsecond)) }()
 	if err := r.speaker.Set(ctx, desired); err != nil {
 		r.log.Error("applying BGP configuration", "err", err)
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "bgp", Object: "Node " + r.cfg.Node, Message: err.Error()})

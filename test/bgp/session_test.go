@@ -81,7 +81,7 @@ router bgp %d
 `, asn, extra)
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
 		t.Fatal(err)

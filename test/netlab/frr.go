@@ -178,3 +178,56 @@ func (f *FRR) Route(prefix string) (RouteDetail, error) {
 	err := f.VtyshJSON(fmt.Sprintf("show bgp %s unicast %s json", afi, prefix), &d)
 	return d, err
 }
+
+// PID returns the pid of one of this router's daemons (zebra, bgpd, bfdd).
+func (f *FRR) PID(daemon string) int {
+	b, err := os.ReadFile(filepath.Join(f.dir, daemon+".pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// VtyshFile runs the commands in a file through vtysh (vtysh -f).
+func (f *FRR) VtyshFile(path string) error {
+	out, err := exec.Command("vtysh", "--vty_socket", f.dir, "-f", path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("vtysh -f %s: %w: %s", path, err, out)
+	}
+	return nil
+}
+
+// FIBRoutes returns how many BGP routes zebra has installed in the kernel (FIB).
+func (f *FRR) FIBRoutes() (int, error) {
+	var s struct {
+		Routes []struct {
+			Type string `json:"type"`
+			FIB  int    `json:"fib"`
+		} `json:"routes"`
+	}
+	if err := f.VtyshJSON("show ip route summary json", &s); err != nil {
+		return 0, err
+	}
+	for _, r := range s.Routes {
+		if r.Type == "bgp" || r.Type == "ebgp" {
+			return r.FIB, nil
+		}
+	}
+	return 0, nil
+}
+
+// RSS returns a process's resident set size in bytes.
+func RSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

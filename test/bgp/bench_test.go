@@ -1,0 +1,235 @@
+package bgp
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/test/netlab"
+)
+
+// Benchmarks of route propagation against FRR, with FRR's own bgpd as the reference speaker in
+// the same run. They need root and FRR like the interop tests; run them with
+//
+//	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./test/bgp/
+//
+// Every figure goes to BENCHMARKS.md with this command.
+
+const benchRouter = `frr defaults traditional
+log stdout
+router bgp 65001
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.11 remote-as 65010
+ neighbor 192.0.2.11 timers 3 9
+`
+
+const benchNodeFRR = `frr defaults traditional
+log stdout
+router bgp 65010
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 192.0.2.1 remote-as 65001
+ neighbor 192.0.2.1 timers 3 9
+`
+
+const benchManifests = `apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: big}
+spec: {blocks: [{cidr: 100.64.0.0/10}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPClusterConfig
+metadata: {name: c}
+spec:
+  bgpInstances: [{name: main, localASN: 65010, peers: [{name: r, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: pc}}]}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: pc}
+spec:
+  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
+  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPAdvertisement
+metadata: {name: all, labels: {adv: all}}
+spec:
+  advertisements: [{advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}]
+`
+
+func services(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: bench}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n", i)
+	}
+	return b.String()
+}
+
+type benchLab struct {
+	l      *netlab.Lab
+	router *netlab.FRR
+}
+
+func newBenchLab(b *testing.B) *benchLab {
+	l := netlab.New(b)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24")
+	l.AddNS("n1")
+	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24")
+	return &benchLab{l: l, router: l.StartFRR("r", benchRouter, "")}
+}
+
+// until polls the router until it holds want prefixes in its BGP table and want BGP routes in
+// the kernel, returning both times since start.
+func (bl *benchLab) until(b *testing.B, start time.Time, want int) (bgpTable, kernel time.Duration) {
+	deadline := start.Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		s, err := bl.router.Summary()
+		if err == nil && bgpTable == 0 && s.Peers["192.0.2.11"].PfxRcd == want && s.Peers["192.0.2.11"].State == "Established" {
+			bgpTable = time.Since(start)
+		}
+		if fib, err := bl.router.FIBRoutes(); err == nil && bgpTable != 0 && fib == want {
+			return bgpTable, time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatalf("the router never reached %d prefixes", want)
+	return 0, 0
+}
+
+var logTime = regexp.MustCompile(`time=(\S+) level=INFO msg="bgp: applying" peer_routes=(\d+)`)
+
+// lastApply finds when herald last started applying n routes to its speaker.
+func lastApply(log string, n int) (time.Time, bool) {
+	var at time.Time
+	for _, m := range logTime.FindAllStringSubmatch(log, -1) {
+		if m[2] == fmt.Sprint(n) {
+			at, _ = time.Parse(time.RFC3339Nano, m[1])
+		}
+	}
+	return at, !at.IsZero()
+}
+
+func BenchmarkAdvertiseWithdraw(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("herald/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				benchHerald(b, n)
+			}
+		})
+		b.Run(fmt.Sprintf("frr-bgpd/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				benchFRR(b, n)
+			}
+		})
+	}
+}
+
+func benchHerald(b *testing.B, n int) {
+	bl := newBenchLab(b)
+	dir := b.TempDir()
+	writeFile(b, filepath.Join(dir, "config.yaml"), benchManifests)
+	h := bl.l.StartHerald("n1", "n1", "--node", "n1", "-f", dir, "--poll", "50ms")
+	bl.until(b, time.Now(), 0)
+	start := time.Now()
+	writeFile(b, filepath.Join(dir, "services.yaml"), services(n))
+	bgpT, kernelT := bl.until(b, start, n)
+	applied, ok := lastApply(bl.l.Log(h.Log), n)
+	if !ok {
+		b.Fatalf("no apply of %d routes in herald's log", n)
+	}
+	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	b.ReportMetric(time.Since(applied).Seconds()-time.Since(start.Add(kernelT)).Seconds(), "s-speaker-to-kernel")
+	b.ReportMetric(float64(netlab.RSS(h.Cmd.Process.Pid))/(1<<20), "MB-rss")
+	start = time.Now()
+	os.Remove(filepath.Join(dir, "services.yaml"))
+	bgpT, kernelT = bl.until(b, start, 0)
+	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+}
+
+func benchFRR(b *testing.B, n int) {
+	bl := newBenchLab(b)
+	speaker := bl.l.StartFRR("n1", benchNodeFRR, "")
+	bl.until(b, time.Now(), 0)
+	add := filepath.Join(b.TempDir(), "add.conf")
+	del := filepath.Join(b.TempDir(), "del.conf")
+	var a, d strings.Builder
+	for _, w := range []*strings.Builder{&a, &d} {
+		w.WriteString("router bgp 65010\naddress-family ipv4 unicast\n")
+	}
+	for i := range n {
+		ip := fmt.Sprintf("100.64.%d.%d/32", i/256, i%256)
+		fmt.Fprintf(&a, "network %s\n", ip)
+		fmt.Fprintf(&d, "no network %s\n", ip)
+	}
+	writeFile(b, add, a.String())
+	writeFile(b, del, d.String())
+	start := time.Now()
+	if err := speaker.VtyshFile(add); err != nil {
+		b.Fatal(err)
+	}
+	loaded := time.Since(start)
+	bgpT, kernelT := bl.until(b, start, n)
+	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	b.ReportMetric(kernelT.Seconds()-loaded.Seconds(), "s-speaker-to-kernel")
+	b.ReportMetric(float64(netlab.RSS(speaker.PID("bgpd")))/(1<<20), "MB-rss")
+	start = time.Now()
+	if err := speaker.VtyshFile(del); err != nil {
+		b.Fatal(err)
+	}
+	bgpT, kernelT = bl.until(b, start, 0)
+	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+}
+
+// BenchmarkConvergence200: 200 Services added one at a time; for each, the time from Herald
+// handing out the address (seen on its status API) to the route in the router's kernel.
+func BenchmarkConvergence200(b *testing.B) {
+	for b.Loop() {
+		bl := newBenchLab(b)
+		dir := b.TempDir()
+		writeFile(b, filepath.Join(dir, "config.yaml"), benchManifests)
+		h := bl.l.StartHerald("n1", "n1", "--node", "n1", "-f", dir, "--poll", "20ms")
+		bl.until(b, time.Now(), 0)
+		var lat []time.Duration
+		for i := range 200 {
+			// Each file holds Service s0 in its own namespace, so every file is a new Service.
+			body := strings.Replace(services(1), "namespace: bench", fmt.Sprintf("namespace: ns%d", i), 1)
+			writeFile(b, filepath.Join(dir, fmt.Sprintf("s%03d.yaml", i)), body)
+			var allocated time.Time
+			for allocated.IsZero() {
+				if s, err := h.Snapshot(); err == nil {
+					for _, sv := range s.Services {
+						if sv.Namespace == fmt.Sprintf("ns%d", i) && len(sv.IPs) > 0 {
+							allocated = time.Now()
+						}
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			for {
+				if fib, err := bl.router.FIBRoutes(); err == nil && fib == i+1 {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			lat = append(lat, time.Since(allocated))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "ms-p50")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "ms-p99")
+	}
+}
