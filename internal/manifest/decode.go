@@ -112,6 +112,11 @@ type Object struct {
 	node *yaml.Node
 }
 
+// Compact drops the parsed YAML tree, which only line numbers of problems and the
+// as-written printing of convert need. Long-lived holders (standalone mode keeps every object
+// for its last-good fallback) call it after Build: the tree is most of an object's memory.
+func (o *Object) Compact() { o.node = nil }
+
 // ID identifies an object for duplicate detection and last-good tracking.
 func (o *Object) ID() string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
 

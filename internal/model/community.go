@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -118,21 +119,5 @@ func (c Communities) Union(o Communities) Communities {
 }
 
 func compareLarge(a, b LargeCommunity) int {
-	switch {
-	case a.GlobalAdmin != b.GlobalAdmin:
-		return cmpU32(a.GlobalAdmin, b.GlobalAdmin)
-	case a.Local1 != b.Local1:
-		return cmpU32(a.Local1, b.Local1)
-	}
-	return cmpU32(a.Local2, b.Local2)
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Or(cmp.Compare(a.GlobalAdmin, b.GlobalAdmin), cmp.Compare(a.Local1, b.Local1), cmp.Compare(a.Local2, b.Local2))
 }

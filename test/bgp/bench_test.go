@@ -37,35 +37,8 @@ router bgp 65010
  neighbor 192.0.2.1 timers 3 9
 `
 
-const benchManifests = `apiVersion: herald.io/v1alpha1
-kind: LoadBalancerIPPool
-metadata: {name: big}
-spec: {blocks: [{cidr: 100.64.0.0/10}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPClusterConfig
-metadata: {name: c}
-spec:
-  bgpInstances: [{name: main, localASN: 65010, peers: [{name: r, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: pc}}]}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: pc}
-spec:
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPAdvertisement
-metadata: {name: all, labels: {adv: all}}
-spec:
-  advertisements: [{advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}]
-`
+var benchManifests = docs(poolYAML("big", "100.64.0.0/10"), nodeYAML("n1", "192.0.2.11"),
+	clusterYAML(peerYAML("r", "192.0.2.1", 65001, "pc")), peerConfigYAML("pc", fastTimers, nil), advertiseAll(false))
 
 func services(n int) string {
 	var b strings.Builder
@@ -170,7 +143,7 @@ func benchFRR(b *testing.B, n int) {
 		w.WriteString("router bgp 65010\naddress-family ipv4 unicast\n")
 	}
 	for i := range n {
-		ip := fmt.Sprintf("100.64.%d.%d/32", i/256, i%256)
+		ip := fmt.Sprintf("100.%d.%d.%d/32", 64+i>>16, (i>>8)&255, i&255)
 		fmt.Fprintf(&a, "network %s\n", ip)
 		fmt.Fprintf(&d, "no network %s\n", ip)
 	}

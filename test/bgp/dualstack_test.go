@@ -10,60 +10,15 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const dualStackManifests = `apiVersion: herald.io/v1alpha1
-kind: LoadBalancerIPPool
-metadata: {name: v4}
-spec: {blocks: [{cidr: 198.51.100.0/24}]}
----
-apiVersion: herald.io/v1alpha1
-kind: LoadBalancerIPPool
-metadata: {name: v6}
-spec: {blocks: [{cidr: "2001:db8:100::/64"}]}
----
-apiVersion: v1
+var dualStackManifests = docs(poolYAML("v4", "198.51.100.0/24"), poolYAML("v6", "2001:db8:100::/64"),
+	`apiVersion: v1
 kind: Node
 metadata: {name: n1}
 spec: {podCIDRs: [10.244.1.0/24, "fd00:244:1::/64"]}
 status: {addresses: [{type: InternalIP, address: 192.0.2.11}, {type: InternalIP, address: "2001:db8:ffff::11"}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: demo}
-spec: {type: LoadBalancer, ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6], ports: [{port: 443}]}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPClusterConfig
-metadata: {name: c}
-spec:
-  bgpInstances:
-    - name: main
-      localASN: 65010
-      peers:
-        - {name: r-v4, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: v4}}
-        - {name: r-v6, peerAddress: "2001:db8:ffff::1", peerASN: 65001, peerConfigRef: {name: v6}}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: v4}
-spec:
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: v6}
-spec:
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  families: [{afi: ipv6, safi: unicast, advertisements: {matchLabels: {adv: all}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPAdvertisement
-metadata: {name: all, labels: {adv: all}}
-spec:
-  advertisements:
-    - {advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}
-    - {advertisementType: PodCIDR}
-`
+`, serviceYAML("demo", "web", ", ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6]"),
+	clusterYAML(peerYAML("r-v4", "192.0.2.1", 65001, "v4"), peerYAML("r-v6", "2001:db8:ffff::1", 65001, "v6")),
+	peerConfigYAML("v4", fastTimers, nil, "ipv4"), peerConfigYAML("v6", fastTimers, nil, "ipv6"), advertiseAll(true))
 
 const dualStackRouter = `frr defaults traditional
 log stdout

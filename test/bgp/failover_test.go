@@ -3,7 +3,6 @@ package bgp
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -11,46 +10,16 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const failoverManifests = `apiVersion: herald.io/v1alpha1
-kind: LoadBalancerIPPool
-metadata: {name: pool}
-spec: {blocks: [{cidr: 198.51.100.0/24}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-status: {addresses: [{type: InternalIP, address: 192.0.2.12}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: demo}
-spec: {type: LoadBalancer, ports: [{port: 443}]}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPClusterConfig
-metadata: {name: c}
-spec:
-  bgpInstances: [{name: main, localASN: 65010, peers: [{name: router, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: fast}}]}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: fast}
-spec:
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  bfd: {receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}
-  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPAdvertisement
-metadata: {name: lb, labels: {adv: lb}}
-spec:
-  advertisements: [{advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}]
-`
+// failoverManifests: two nodes, one Service, BFD 100 ms x 3 (and graceful restart when gr).
+func failoverManifests(gr bool) string {
+	extra := []string{"bfd: {receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}"}
+	if gr {
+		extra = append(extra, "gracefulRestart: {enabled: true, restartTimeSeconds: 60}")
+	}
+	return docs(poolYAML("pool", "198.51.100.0/24"), nodeYAML("n1", "192.0.2.11"), nodeYAML("n2", "192.0.2.12"),
+		serviceYAML("demo", "web", ""), clusterYAML(peerYAML("router", "192.0.2.1", 65001, "fast")),
+		peerConfigYAML("fast", fastTimers, extra), advertiseAll(false))
+}
 
 // failoverRouter: BFD 100 ms x 3 towards both nodes, ECMP, and RFC 8326's receiver side
 // (GRACEFUL_SHUTDOWN lowers the local preference to 0), as `herald router-config` will emit.
@@ -86,6 +55,18 @@ const failoverBFD = `bfd
 !
 `
 
+// failoverLab is a router with BFD and the GRACEFUL_SHUTDOWN policy, and nodes n1..nN.
+func failoverLab(t *testing.T, nodes int) (*netlab.Lab, *netlab.FRR) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24")
+	for i := 1; i <= nodes; i++ {
+		l.AddNS(fmt.Sprintf("n%d", i))
+		l.Attach(fmt.Sprintf("n%d", i), "eth0", "r", "br0", fmt.Sprintf("192.0.2.1%d/24", i))
+	}
+	return l, l.StartFRR("r", failoverRouter, failoverBFD)
+}
+
 func bfdUp(f *netlab.FRR, peer string) string {
 	var peers []struct {
 		Peer   string `json:"peer"`
@@ -106,16 +87,9 @@ func bfdUp(f *netlab.FRR, peer string) string {
 // long before the 9 s hold time; SIGTERM drains the other node with GRACEFUL_SHUTDOWN, so the
 // router stops using it while its session is still up.
 func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
-	l := netlab.New(t)
-	l.AddNS("r")
-	l.Bridge("r", "br0", "192.0.2.1/24")
-	for i := 1; i <= 2; i++ {
-		l.AddNS(fmt.Sprintf("n%d", i))
-		l.Attach(fmt.Sprintf("n%d", i), "eth0", "r", "br0", fmt.Sprintf("192.0.2.1%d/24", i))
-	}
-	router := l.StartFRR("r", failoverRouter, failoverBFD)
+	l, router := failoverLab(t, 2)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests)
+	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(false))
 	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
 	h2 := l.StartHerald("n2", "n2", "--node", "n2", "-f", dir, "--graceful-shutdown-wait", "3s")
 	both := func() string {
@@ -176,15 +150,9 @@ func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
 // the route, while a node that dies or loses its link (no TCP close reaches the router; BFD
 // notices first) is removed within a BFD detection time, not after the restart time.
 func TestGracefulRestartWithBFD(t *testing.T) {
-	l := netlab.New(t)
-	l.AddNS("r")
-	l.Bridge("r", "br0", "192.0.2.1/24")
-	l.AddNS("n1")
-	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24")
-	router := l.StartFRR("r", failoverRouter, failoverBFD)
+	l, router := failoverLab(t, 1)
 	dir := t.TempDir()
-	withGR := strings.Replace(failoverManifests, "  bfd: {receiveInterval: 100", "  gracefulRestart: {enabled: true, restartTimeSeconds: 60}\n  bfd: {receiveInterval: 100", 1)
-	writeFile(t, filepath.Join(dir, "m.yaml"), withGR)
+	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(true))
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
 	ready := func() string {
 		d, err := router.Route("198.51.100.0/32")

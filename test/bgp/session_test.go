@@ -12,54 +12,14 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const sessionManifests = `apiVersion: herald.io/v1alpha1
-kind: LoadBalancerIPPool
-metadata: {name: pool}
-spec: {blocks: [{cidr: 198.51.100.0/24}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: demo}
-spec: {type: LoadBalancer, ports: [{port: 443}]}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPClusterConfig
-metadata: {name: c}
-spec:
-  bgpInstances:
-    - name: main
-      localASN: 65010
-      peers:
-        - {name: secure, peerAddress: 192.0.2.1, peerASN: 65001, peerConfigRef: {name: secure}}
-        - {name: plain, peerAddress: 192.0.2.2, peerASN: 65002, peerConfigRef: {name: plain}}
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: secure}
-spec:
-  authSecretRef: bgp-auth
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  gracefulRestart: {enabled: true, restartTimeSeconds: 60}
-  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPPeerConfig
-metadata: {name: plain}
-spec:
-  timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}
-  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]
----
-apiVersion: herald.io/v1alpha1
-kind: BGPAdvertisement
-metadata: {name: lb, labels: {adv: lb}}
-spec:
-  advertisements: [{advertisementType: Service, service: {addresses: [LoadBalancerIP]}, selector: {}}]
-`
+// sessionManifests: one node, two peers; plainTimers lets the test break the plain peer's
+// config on purpose.
+func sessionManifests(plainTimers string) string {
+	return docs(poolYAML("pool", "198.51.100.0/24"), nodeYAML("n1", "192.0.2.11"), serviceYAML("demo", "web", ""),
+		clusterYAML(peerYAML("secure", "192.0.2.1", 65001, "secure"), peerYAML("plain", "192.0.2.2", 65002, "plain")),
+		peerConfigYAML("secure", fastTimers, []string{"authSecretRef: bgp-auth", "gracefulRestart: {enabled: true, restartTimeSeconds: 60}"}),
+		peerConfigYAML("plain", plainTimers, nil), advertiseAll(false))
+}
 
 const secret = `apiVersion: v1
 kind: Secret
@@ -111,7 +71,7 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 	r1 := l.StartFRR("r1", routerWith(65001, " neighbor 192.0.2.11 password s3cret-Pa55\n"), "")
 	r2 := l.StartFRR("r2", routerWith(65002, ""), "")
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests)
+	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests(fastTimers))
 	writeFile(t, filepath.Join(dir, "secret.yaml"), secret)
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
 	up := func(f *netlab.FRR) func() string {
@@ -153,9 +113,7 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 	// (keepalive > hold) is reported and changes nothing.
 	writeFile(t, filepath.Join(dir, "secret.yaml"), secret)
 	l.WaitFor("the MD5 session to return", 30*time.Second, up(r1))
-	writeFile(t, filepath.Join(dir, "bgp.yaml"), strings.Replace(sessionManifests,
-		"timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 3, connectRetryTimeSeconds: 1}\n  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]\n---\napiVersion: herald.io/v1alpha1\nkind: BGPAdvertisement",
-		"timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 30, connectRetryTimeSeconds: 1}\n  families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {adv: lb}}}]\n---\napiVersion: herald.io/v1alpha1\nkind: BGPAdvertisement", 1))
+	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests("timers: {holdTimeSeconds: 9, keepAliveTimeSeconds: 30, connectRetryTimeSeconds: 1}"))
 	l.WaitFor("the bad timer to be reported", 15*time.Second, func() string {
 		if p := h.Problems(); !strings.Contains(p, "BGPPeerConfig plain: spec.timers.keepAliveTimeSeconds: must not exceed holdTimeSeconds (9)") {
 			return p
@@ -166,7 +124,7 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 	if st, n, conns := peerState(r2); st != "Established" || n != 1 || conns != r2Conns {
 		t.Errorf("a broken edit reset the plain session: %s %d prefixes, %d connections (was %d)", st, n, conns, r2Conns)
 	}
-	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests)
+	writeFile(t, filepath.Join(dir, "bgp.yaml"), sessionManifests(fastTimers))
 
 	// Graceful restart: SIGTERM ends the sessions without a Cease; the router keeps the route
 	// (stale) until Herald is back, and it never disappears.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/osrg/gobgp/v4/api"
 
@@ -82,7 +83,7 @@ func (in *instance) setPolicies(ctx context.Context, peers []bgp.Peer, classes m
 	for k := range classes {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b bgp.ClassKey) int { return compareStrings(className(a), className(b)) })
+	slices.SortFunc(keys, func(a, b bgp.ClassKey) int { return strings.Compare(className(a), className(b)) })
 	pol := &api.Policy{Name: exportPolicy}
 	for _, k := range keys {
 		c := classes[k]
@@ -131,14 +132,4 @@ func statement(name string, k bgp.ClassKey, sample bgp.Route, p bgp.Peer, localA
 		st.Actions.LocalPref = &api.LocalPrefAction{Value: *sample.LocalPref}
 	}
 	return st
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

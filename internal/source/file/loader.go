@@ -5,7 +5,6 @@
 package file
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -29,13 +28,16 @@ type Loader struct {
 	// content then (what Save persists).
 	goodFiles map[string][]*manifest.Object
 	goodText  map[string][]byte
-	// goodObjects are the last valid Herald-form objects by ID.
+	// goodObjects are the last valid Herald-form objects by ID; validText is, per file, the
+	// last content in which every object was valid (what Save persists for them).
 	goodObjects map[string]*manifest.Object
+	validText   map[string][]byte
 }
 
 // NewLoader returns a loader for files and directories.
 func NewLoader(paths ...string) *Loader {
-	return &Loader{paths: paths, goodFiles: map[string][]*manifest.Object{}, goodText: map[string][]byte{}, goodObjects: map[string]*manifest.Object{}}
+	return &Loader{paths: paths, goodFiles: map[string][]*manifest.Object{}, goodText: map[string][]byte{},
+		goodObjects: map[string]*manifest.Object{}, validText: map[string][]byte{}}
 }
 
 // Changed reports whether the set of files or any file's content differs from the last Load.
@@ -144,6 +146,7 @@ func (l *Loader) Load() *manifest.Built {
 	raw := &manifest.Set{Objects: objs, Problems: set.Problems}
 	herald := manifest.Herald(raw)
 	built := manifest.Build(herald)
+	l.rememberValidFiles(herald, built, broken)
 	if len(built.Invalid) == 0 {
 		l.remember(herald, built)
 		return built
@@ -168,8 +171,34 @@ func (l *Loader) Load() *manifest.Built {
 	return again
 }
 
-func (l *Loader) remember(set *manifest.Set, b *manifest.Built) {
+// rememberValidFiles keeps the text of every file all of whose objects are valid.
+func (l *Loader) rememberValidFiles(set *manifest.Set, b *manifest.Built, broken map[string]bool) {
+	bad := map[string]bool{}
 	for _, o := range set.Objects {
+		if b.Invalid[o.ID()] {
+			bad[o.Source.File] = true
+		}
+	}
+	for f, text := range l.goodText {
+		if !broken[f] && !bad[f] {
+			l.validText[f] = text
+		}
+	}
+	for f := range l.validText {
+		if _, ok := l.goodText[f]; !ok {
+			delete(l.validText, f)
+		}
+	}
+}
+
+func (l *Loader) remember(set *manifest.Set, b *manifest.Built) {
+	for _, objs := range l.goodFiles {
+		for _, o := range objs {
+			o.Compact()
+		}
+	}
+	for _, o := range set.Objects {
+		o.Compact()
 		if !b.Invalid[o.ID()] {
 			l.goodObjects[o.ID()] = o
 		}
@@ -185,24 +214,19 @@ func sortBySource(objs []*manifest.Object) {
 	})
 }
 
-// saved is the persisted form of the last good state.
+// saved is the persisted form of the last good state: file texts, not objects, so that
+// saving costs a copy rather than printing every object.
 type saved struct {
-	Files   map[string][]byte `json:"files"`
-	Objects map[string][]byte `json:"objects"`
+	// Files is each file's last content that parsed; Valid its last content in which every
+	// object was valid.
+	Files map[string][]byte `json:"files"`
+	Valid map[string][]byte `json:"valid"`
 }
 
 // Save serialises the last good state, so that a restart while a file is broken still starts
 // from what worked: restarting must never withdraw an address.
 func (l *Loader) Save() ([]byte, error) {
-	s := saved{Files: l.goodText, Objects: map[string][]byte{}}
-	for id, o := range l.goodObjects {
-		var buf bytes.Buffer
-		if err := manifest.Print(&buf, []*manifest.Object{o}); err != nil {
-			return nil, fmt.Errorf("saving %s: %w", id, err)
-		}
-		s.Objects[id] = buf.Bytes()
-	}
-	return json.Marshal(s)
+	return json.Marshal(saved{Files: l.goodText, Valid: l.validText})
 }
 
 // Restore loads state written by Save; call it before the first Load.
@@ -218,11 +242,14 @@ func (l *Loader) Restore(data []byte) error {
 		l.goodText[f] = text
 		l.goodFiles[f] = manifest.Decode(f, text).Objects
 	}
-	for id, text := range s.Objects {
-		objs := manifest.Decode("saved:"+id, text).Objects
-		if len(objs) == 1 {
-			l.goodObjects[id] = objs[0]
-		}
+	valid := &manifest.Set{}
+	for f, text := range s.Valid {
+		l.validText[f] = text
+		valid.Merge(manifest.Decode(f, text))
+	}
+	for _, o := range manifest.Herald(valid).Objects {
+		o.Compact()
+		l.goodObjects[o.ID()] = o
 	}
 	return nil
 }
