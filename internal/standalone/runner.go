@@ -81,11 +81,7 @@ type Runner struct {
 
 // New prepares a runner; Run starts it.
 func New(cfg Config, log *slog.Logger) *Runner {
-	r := &Runner{cfg: cfg, log: log, holder: status.NewHolder(), loader: file.NewLoader(cfg.Paths...), alloc: ipam.New(cfg.IPAM)}
-	if cfg.Node != "" {
-		r.speaker = gobgp.New(gobgp.DefaultConfig(), log.With("component", "bgp"))
-	}
-	return r
+	return &Runner{cfg: cfg, log: log, holder: status.NewHolder(), loader: file.NewLoader(cfg.Paths...), alloc: ipam.New(cfg.IPAM)}
 }
 
 // Holder exposes the snapshot (for the status page and metrics).
@@ -96,9 +92,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(r.cfg.StateDir, store.FileName))
+	dbPath := filepath.Join(r.cfg.StateDir, store.FileName)
+	_, statErr := os.Stat(dbPath)
+	restarting := statErr == nil // an earlier herald ran with this state: this is a restart
+	st, err := store.Open(dbPath)
 	if err != nil {
 		return err
+	}
+	if r.cfg.Node != "" {
+		sc := gobgp.DefaultConfig()
+		sc.Restarting = restarting
+		r.speaker = gobgp.New(sc, r.log.With("component", "bgp"))
 	}
 	defer st.Close()
 	r.store = st

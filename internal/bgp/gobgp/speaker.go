@@ -30,6 +30,10 @@ type Config struct {
 	// BFD down, a NOTIFICATION). GoBGP's default of 30 s turns a one-second blip into a
 	// half-minute outage; 1 s still damps a flapping peer.
 	IdleHoldAfterReset time.Duration
+	// Restarting marks this process as a restart of an earlier one: the sessions of the first
+	// Set carry the graceful restart Restart State bit (RFC 4724 §4.1), so routers keep the
+	// stale routes until Herald has sent its table and End-of-RIB.
+	Restarting bool
 }
 
 // DefaultConfig returns the tuned defaults.
@@ -41,6 +45,8 @@ type Speaker struct {
 	log       *slog.Logger
 	mu        sync.Mutex
 	instances map[string]*instance
+	// firstSetDone ends the restart: peers added later are ordinary new peers.
+	firstSetDone bool
 }
 
 var _ bgp.Speaker = (*Speaker)(nil)
@@ -54,6 +60,7 @@ func New(cfg Config, log *slog.Logger) *Speaker {
 func (s *Speaker) Set(ctx context.Context, desired []bgp.Instance) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { s.firstSetDone = true }()
 	want := map[string]bool{}
 	var errs []error
 	for i := range desired {
@@ -104,7 +111,7 @@ func (s *Speaker) start(ctx context.Context, d bgp.Instance) (*instance, error) 
 	lvl.Set(slog.LevelWarn) // GoBGP logs every FSM step at info
 	log := s.log.With("instance", d.Name)
 	srv := server.NewBgpServer(server.LoggerOption(slog.New(quietStop{log.Handler()}), lvl))
-	in := &instance{cfg: s.cfg, log: log, srv: srv, served: make(chan struct{})}
+	in := &instance{cfg: s.cfg, log: log, srv: srv, served: make(chan struct{}), restarting: s.cfg.Restarting && !s.firstSetDone}
 	go func() {
 		defer close(in.served)
 		srv.Serve()
@@ -144,6 +151,8 @@ type instance struct {
 	peers   map[string]bgp.Peer
 	rib     map[netip.Prefix]bool
 	classes map[bgp.ClassKey]*bgp.Class
+	// restarting: the peers this instance starts with carry the Restart State bit.
+	restarting bool
 }
 
 func (in *instance) stop(ctx context.Context, graceful bool) {
@@ -281,13 +290,18 @@ func (in *instance) applyPeers(ctx context.Context, d bgp.Instance) (bool, error
 			in.peers[name] = p // routes may differ; the session does not
 			continue
 		}
-		if err := in.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: in.peerConf(p)}); err != nil {
+		conf := in.peerConf(p)
+		if in.restarting && conf.GracefulRestart != nil {
+			conf.GracefulRestart.LocalRestarting = true
+		}
+		if err := in.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: conf}); err != nil {
 			errs = append(errs, fmt.Errorf("adding peer %s (%s): %w", name, p.Address, err))
 			continue
 		}
 		in.peers[name] = p
 		structural = true
 	}
+	in.restarting = false
 	return structural, errors.Join(errs...)
 }
 

@@ -24,20 +24,18 @@ type Loader struct {
 	// cheap fingerprint (names, sizes, mtimes, inodes) that lets Changed skip reading files.
 	sum  [32]byte
 	stat string
-	// goodFiles are the raw objects of each file as of its last clean parse, and goodText its
-	// content then (what Save persists).
-	goodFiles map[string][]*manifest.Object
-	goodText  map[string][]byte
-	// goodObjects are the last valid Herald-form objects by ID; validText is, per file, the
-	// last content in which every object was valid (what Save persists for them).
-	goodObjects map[string]*manifest.Object
-	validText   map[string][]byte
+	// goodText is each file's content as of its last clean parse. Only texts are kept: the
+	// objects are decoded again in the rare case a file or an object breaks, instead of
+	// holding every object twice (100k Services cost hundreds of MB that way).
+	goodText map[string][]byte
+	// validText is, per file, the last content in which every object was valid: where the last
+	// valid version of an object that broke is found.
+	validText map[string][]byte
 }
 
 // NewLoader returns a loader for files and directories.
 func NewLoader(paths ...string) *Loader {
-	return &Loader{paths: paths, goodFiles: map[string][]*manifest.Object{}, goodText: map[string][]byte{},
-		goodObjects: map[string]*manifest.Object{}, validText: map[string][]byte{}}
+	return &Loader{paths: paths, goodText: map[string][]byte{}, validText: map[string][]byte{}}
 }
 
 // Changed reports whether the set of files or any file's content differs from the last Load.
@@ -103,8 +101,8 @@ func (l *Loader) Load() *manifest.Built {
 	if err != nil {
 		// The paths themselves are gone: keep everything as it was and say so.
 		set = &manifest.Set{Problems: []manifest.Problem{{Severity: manifest.Error, Message: err.Error() + "; keeping the last loaded state"}}}
-		for _, objs := range l.goodFiles {
-			set.Objects = append(set.Objects, objs...)
+		for f, text := range l.goodText {
+			set.Objects = append(set.Objects, manifest.Decode(f, text).Objects...)
 		}
 		sortBySource(set.Objects)
 		return manifest.Build(manifest.Herald(set))
@@ -121,7 +119,8 @@ func (l *Loader) Load() *manifest.Built {
 		byFile[o.Source.File] = append(byFile[o.Source.File], o)
 	}
 	for f := range broken {
-		if good, ok := l.goodFiles[f]; ok {
+		if text, ok := l.goodText[f]; ok {
+			good := manifest.Decode(f, text).Objects
 			set.Problems = append(set.Problems, manifest.Problem{Source: manifest.Source{File: f}, Severity: manifest.Warning,
 				Message: fmt.Sprintf("using the last version of this file that parsed (%d objects) until it is fixed", len(good))})
 			byFile[f] = good
@@ -129,34 +128,32 @@ func (l *Loader) Load() *manifest.Built {
 	}
 	for f, fobjs := range byFile {
 		if !broken[f] {
-			l.goodFiles[f] = fobjs
 			if text, err := os.ReadFile(f); err == nil {
 				l.goodText[f] = text
 			}
 		}
 		objs = append(objs, fobjs...)
 	}
-	for f := range l.goodFiles {
+	for f := range l.goodText {
 		if _, ok := byFile[f]; !ok && !broken[f] {
-			delete(l.goodFiles, f) // the file was deleted: its objects go with it
-			delete(l.goodText, f)
+			delete(l.goodText, f) // the file was deleted: its objects go with it
 		}
 	}
 	sortBySource(objs)
 	raw := &manifest.Set{Objects: objs, Problems: set.Problems}
 	herald := manifest.Herald(raw)
 	built := manifest.Build(herald)
+	lastValid := l.lastValidObjects(built.Invalid)
 	l.rememberValidFiles(herald, built, broken)
 	if len(built.Invalid) == 0 {
-		l.remember(herald, built)
 		return built
 	}
-	// Swap invalid objects for their last good versions and build again; report the
+	// Swap invalid objects for their last valid versions and build again; report the
 	// problems of the files as they are.
 	patched := &manifest.Set{Problems: herald.Problems}
 	for _, o := range herald.Objects {
 		if built.Invalid[o.ID()] {
-			if good, ok := l.goodObjects[o.ID()]; ok {
+			if good, ok := lastValid[o.ID()]; ok {
 				patched.Objects = append(patched.Objects, good)
 				built.Problems = append(built.Problems, manifest.Problem{Source: o.Source, Severity: manifest.Warning, Kind: o.Kind, Name: o.Name,
 					Message: "using its last valid version until the errors are fixed"})
@@ -167,8 +164,26 @@ func (l *Loader) Load() *manifest.Built {
 	}
 	again := manifest.Build(patched)
 	again.Problems = built.Problems
-	l.remember(herald, built)
 	return again
+}
+
+// lastValidObjects decodes, only when some object is invalid, the last valid versions of the
+// objects with those IDs.
+func (l *Loader) lastValidObjects(invalid map[string]bool) map[string]*manifest.Object {
+	if len(invalid) == 0 {
+		return nil
+	}
+	set := &manifest.Set{}
+	for f, text := range l.validText {
+		set.Merge(manifest.Decode(f, text))
+	}
+	out := map[string]*manifest.Object{}
+	for _, o := range manifest.Herald(set).Objects {
+		if invalid[o.ID()] {
+			out[o.ID()] = o
+		}
+	}
+	return out
 }
 
 // rememberValidFiles keeps the text of every file all of whose objects are valid.
@@ -187,20 +202,6 @@ func (l *Loader) rememberValidFiles(set *manifest.Set, b *manifest.Built, broken
 	for f := range l.validText {
 		if _, ok := l.goodText[f]; !ok {
 			delete(l.validText, f)
-		}
-	}
-}
-
-func (l *Loader) remember(set *manifest.Set, b *manifest.Built) {
-	for _, objs := range l.goodFiles {
-		for _, o := range objs {
-			o.Compact()
-		}
-	}
-	for _, o := range set.Objects {
-		o.Compact()
-		if !b.Invalid[o.ID()] {
-			l.goodObjects[o.ID()] = o
 		}
 	}
 }
@@ -240,16 +241,9 @@ func (l *Loader) Restore(data []byte) error {
 	}
 	for f, text := range s.Files {
 		l.goodText[f] = text
-		l.goodFiles[f] = manifest.Decode(f, text).Objects
 	}
-	valid := &manifest.Set{}
 	for f, text := range s.Valid {
 		l.validText[f] = text
-		valid.Merge(manifest.Decode(f, text))
-	}
-	for _, o := range manifest.Herald(valid).Objects {
-		o.Compact()
-		l.goodObjects[o.ID()] = o
 	}
 	return nil
 }
