@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,7 +76,16 @@ func (s *Server) ServeUnix(ctx context.Context, path string) error {
 		l.Close()
 		return fmt.Errorf("status socket: %w", err)
 	}
-	return s.serve(ctx, l)
+	return s.serve(ctx, l, true)
+}
+
+// debugHandlers adds Go's profiler, for the local socket only (root or the socket's group):
+// `curl --unix-socket herald.sock http://x/debug/pprof/heap` answers "where does the memory go".
+func debugHandlers(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // ServeTCP serves on a TCP address (loopback unless the operator chose otherwise).
@@ -84,11 +94,18 @@ func (s *Server) ServeTCP(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("status address: %w", err)
 	}
-	return s.serve(ctx, l)
+	return s.serve(ctx, l, false)
 }
 
-func (s *Server) serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+func (s *Server) serve(ctx context.Context, l net.Listener, debug bool) error {
+	h := s.Handler()
+	if debug {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		debugHandlers(mux)
+		h = mux
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
