@@ -85,6 +85,9 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 	l.WaitFor("the MD5 session", 30*time.Second, up(r1))
 	l.WaitFor("the plain session", 30*time.Second, up(r2))
 	_, _, r2Conns := peerState(r2)
+	if restartBit(t, r1) {
+		t.Error("a first start set the Restart State bit")
+	}
 
 	// The MD5 Secret disappears: that peer is taken down (never an empty password), it is
 	// reported, and the other session is not touched.
@@ -166,4 +169,22 @@ func TestMD5FailClosedBadInputAndGracefulRestart(t *testing.T) {
 	if msg := <-lost; msg != "" {
 		t.Error(msg)
 	}
+	if r := restartBit(t, r1); !r {
+		t.Error("after a restart the router did not see the Restart State bit (RFC 4724 §4.1)")
+	}
+}
+
+// restartBit reads whether the router saw the graceful restart Restart State bit in the
+// node's OPEN.
+func restartBit(t *testing.T, f *netlab.FRR) bool {
+	t.Helper()
+	var nb map[string]struct {
+		GR struct {
+			RBit bool `json:"rBit"`
+		} `json:"gracefulRestartInfo"`
+	}
+	if err := f.VtyshJSON("show bgp neighbors 192.0.2.11 json", &nb); err != nil {
+		t.Fatal(err)
+	}
+	return nb["192.0.2.11"].GR.RBit
 }
