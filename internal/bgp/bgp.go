@@ -44,6 +44,9 @@ type Peer struct {
 	Families    []model.AFISAFI
 	// Routes are every prefix this peer receives, with its attributes.
 	Routes []Route
+	// NextHop6 is the next hop of IPv6 routes when the session itself is IPv4 (the node's
+	// IPv6 address); IPv4 routes over an IPv6 session use RFC 8950 and need none.
+	NextHop6 netip.Addr
 }
 
 // Route is one advertised prefix.
@@ -176,6 +179,9 @@ func Classes(in *Instance) map[ClassKey]*Class {
 		p := &in.Peers[i]
 		for _, r := range p.Routes {
 			k := ClassKey{Peer: p.Name, Family: model.FamilyOf(r.Prefix.Addr()), Attrs: r.Attrs()}
+			if k.Family == model.IPv6 && p.NextHop6.IsValid() {
+				k.Attrs += " nh=" + p.NextHop6.String() // part of the statement, so of the class
+			}
 			c, ok := out[k]
 			if !ok {
 				c = &Class{Key: k, Sample: r, Prefixes: map[netip.Prefix]bool{}}

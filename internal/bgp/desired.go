@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/heraldlb/herald/internal/plan"
 )
@@ -20,6 +21,9 @@ func Desired(n *plan.Node, secret SecretFunc) ([]Instance, []string) {
 		in := Instance{Name: pi.Name, ASN: pi.LocalASN, RouterID: pi.RouterID, ListenPort: pi.ListenPort}
 		for _, pp := range pi.Peers {
 			p := Peer{Name: pp.Name, Address: pp.Address, ASN: pp.ASN, LocalAddress: pp.LocalAddress, Port: 179}
+			if pp.Address.Is4() {
+				p.NextHop6 = firstIPv6(n.Addresses)
+			}
 			if pp.HasConfig {
 				c := pp.Config
 				p.Port, p.Timers, p.GracefulRestart, p.MultihopTTL, p.BFD = c.PeerPort, c.Timers, c.GracefulRestart, c.EBGPMultihop, c.BFD
@@ -48,4 +52,13 @@ func Desired(n *plan.Node, secret SecretFunc) ([]Instance, []string) {
 		out = append(out, in)
 	}
 	return out, problems
+}
+
+func firstIPv6(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Is6() && !a.IsLinkLocalUnicast() {
+			return a
+		}
+	}
+	return netip.Addr{}
 }

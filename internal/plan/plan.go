@@ -52,6 +52,9 @@ type Plan struct {
 // Node is one node's desired state.
 type Node struct {
 	Name string
+	// Addresses are the node's addresses (InternalIPs first), for next hops of the other
+	// family than a session's.
+	Addresses []netip.Addr
 	// ClusterConfig is the config that applies to the node ("" when none selects it).
 	ClusterConfig string
 	Instances     []Instance
@@ -198,7 +201,7 @@ func (c *computer) problems() []Problem {
 }
 
 func (c *computer) node(n *model.Node) *Node {
-	out := &Node{Name: n.Name}
+	out := &Node{Name: n.Name, Addresses: n.Addresses}
 	var chosen *model.BGPClusterConfig
 	for _, cc := range c.configs {
 		if !cc.NodeSelector.Matches(model.MapLabels(n.Labels)) {
@@ -285,13 +288,14 @@ func (c *computer) instance(n *model.Node, cc *model.BGPClusterConfig, mi model.
 	return in
 }
 
-// derivedRouterID hashes the node name into 240.0.0.0/4 (reserved, never a real address), so
-// that a node without IPv4 still gets a stable, probably unique router ID.
+// derivedRouterID hashes the node name into 100.64.0.0/10, so that a node without IPv4 still
+// gets a stable, probably unique router ID. It must be a unicast-looking address: FRR and
+// most routers refuse BGP identifiers in 224.0.0.0/3 (class D and E) with a NOTIFICATION.
 func derivedRouterID(name string) netip.Addr {
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	v := h.Sum32()
-	return netip.AddrFrom4([4]byte{byte(0xF0 | (v>>24)&0x0F), byte(v >> 16), byte(v >> 8), byte(v)})
+	return netip.AddrFrom4([4]byte{100, byte(64 | (v>>16)&0x3F), byte(v >> 8), byte(v)})
 }
 
 // DefaultTimers are Cilium's session timers, used for a peer without a peer config.

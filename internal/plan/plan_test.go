@@ -410,3 +410,24 @@ func TestEndpointsAggregationExternalIPsExclusion(t *testing.T) {
 		t.Errorf("the disallowed externalIP is not reported: %+v", p.Problems)
 	}
 }
+
+func TestDerivedRouterIDIsUnicast(t *testing.T) {
+	text := `apiVersion: v1
+kind: Node
+metadata: {name: v6-only}
+status: {addresses: [{type: InternalIP, address: "2001:db8::11"}]}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPClusterConfig
+metadata: {name: c}
+spec: {bgpInstances: [{name: i, localASN: 65000}]}
+`
+	p := compute(t, nil, text, plan.Options{})
+	id := p.Nodes["v6-only"].Instances[0].RouterID
+	if !netip.MustParsePrefix("100.64.0.0/10").Contains(id) {
+		t.Fatalf("derived router ID %s is outside 100.64.0.0/10", id)
+	}
+	if !slices.ContainsFunc(p.Problems, func(pr plan.Problem) bool { return pr.Reason == plan.ReasonDerivedRouterID }) {
+		t.Error("a derived router ID is not reported")
+	}
+}

@@ -69,3 +69,88 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("herald bgp routes available ipv6:\n%s", out)
 	}
 }
+
+// TestIPv4OverIPv6Session: one IPv6 session carries both families; IPv4 routes get the node's
+// IPv6 address as next hop (RFC 8950 extended next hop), which the router installs as an IPv4
+// route via an IPv6 gateway.
+func TestIPv4OverIPv6Session(t *testing.T) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "2001:db8:ffff::1/64")
+	l.AddNS("n1")
+	l.Attach("n1", "eth0", "r", "br0", "2001:db8:ffff::11/64")
+	l.StartFRR("r", `frr defaults traditional
+log stdout
+router bgp 65001
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ neighbor 2001:db8:ffff::11 remote-as 65010
+ neighbor 2001:db8:ffff::11 timers 3 9
+ neighbor 2001:db8:ffff::11 capability extended-nexthop
+ address-family ipv4 unicast
+  neighbor 2001:db8:ffff::11 activate
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor 2001:db8:ffff::11 activate
+ exit-address-family
+`, "")
+	dir := t.TempDir()
+	m := docs(poolYAML("v4", "198.51.100.0/24"), poolYAML("v6", "2001:db8:100::/64"), nodeYAML("n1", "2001:db8:ffff::11"),
+		serviceYAML("demo", "web", ", ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6]"),
+		clusterYAML(peerYAML("r", "2001:db8:ffff::1", 65001, "both")),
+		peerConfigYAML("both", fastTimers, nil, "ipv4", "ipv6"), advertiseAll(false))
+	// The node has no IPv4 address, so its router ID is derived from its name (reported).
+	writeFile(t, filepath.Join(dir, "m.yaml"), m)
+	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	nhid := regexp.MustCompile(` nhid \d+`)
+	defer func() {
+		if t.Failed() {
+			out, _ := h.CLI("bgp", "peers")
+			t.Logf("herald bgp peers:\n%s\nproblems:\n%s", out, h.Problems())
+		}
+	}()
+	l.WaitFor("both families over the IPv6 session", 60*time.Second, func() string {
+		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
+		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		if !strings.Contains(v4, "198.51.100.0 via inet6 2001:db8:ffff::11") || !strings.Contains(v6, "2001:db8:100:: via 2001:db8:ffff::11") {
+			return "v4: " + v4 + " v6: " + v6
+		}
+		return ""
+	})
+}
+
+// TestIPv6OverIPv4Session: one IPv4 session carries both families; IPv6 routes get the node's
+// IPv6 address as next hop.
+func TestIPv6OverIPv4Session(t *testing.T) {
+	l := netlab.New(t)
+	l.AddNS("r")
+	l.Bridge("r", "br0", "192.0.2.1/24", "2001:db8:ffff::1/64")
+	l.AddNS("n1")
+	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24", "2001:db8:ffff::11/64")
+	l.StartFRR("r", `frr defaults traditional
+log stdout
+router bgp 65001
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.11 remote-as 65010
+ neighbor 192.0.2.11 timers 3 9
+ address-family ipv6 unicast
+  neighbor 192.0.2.11 activate
+ exit-address-family
+`, "")
+	dir := t.TempDir()
+	m := docs(poolYAML("v4", "198.51.100.0/24"), poolYAML("v6", "2001:db8:100::/64"), nodeYAML("n1", "192.0.2.11", "2001:db8:ffff::11"),
+		serviceYAML("demo", "web", ", ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv4, IPv6]"),
+		clusterYAML(peerYAML("r", "192.0.2.1", 65001, "both")),
+		peerConfigYAML("both", fastTimers, nil, "ipv4", "ipv6"), advertiseAll(false))
+	writeFile(t, filepath.Join(dir, "m.yaml"), m)
+	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	nhid := regexp.MustCompile(` nhid \d+`)
+	l.WaitFor("both families over the IPv4 session", 60*time.Second, func() string {
+		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
+		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		if !strings.Contains(v4, "198.51.100.0 via 192.0.2.11") || !strings.Contains(v6, "2001:db8:100:: via 2001:db8:ffff::11") {
+			return "v4: " + v4 + " v6: " + v6
+		}
+		return ""
+	})
+}

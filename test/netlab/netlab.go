@@ -104,6 +104,10 @@ func (l *Lab) Attach(ns, ifname, bridgeNS, bridge string, addrs ...string) {
 	l.Exec(bridgeNS, "ip", "link", "set", host, "master", bridge)
 	l.Exec(bridgeNS, "ip", "link", "set", host, "up")
 	l.Exec(ns, "ip", "link", "set", peer, "name", ifname)
+	// Test hosts keep exactly the addresses the test gives them: a router's RAs (FRR's zebra
+	// sends them for extended-next-hop neighbours) would add a SLAAC address that the kernel
+	// may then pick as a session's source.
+	l.Exec(ns, "sysctl", "-qw", "net.ipv6.conf."+ifname+".accept_ra=0")
 	for _, a := range addrs {
 		l.Exec(ns, "ip", "addr", "add", a, "dev", ifname)
 	}

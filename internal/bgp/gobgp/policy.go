@@ -12,6 +12,7 @@ import (
 	"github.com/osrg/gobgp/v4/api"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/model"
 )
 
 // exportPolicy is the one export policy: a statement per route class. importPolicy accepts
@@ -125,6 +126,11 @@ func statement(name string, k bgp.ClassKey, sample bgp.Route, p bgp.Peer, localA
 			a.Communities = append(a.Communities, l.String())
 		}
 		st.Actions.LargeCommunity = a
+	}
+	// IPv6 routes over an IPv4 session: without this GoBGP would send an IPv4-mapped next hop
+	// that no router can use.
+	if k.Family == model.IPv6 && p.Address.Is4() && p.NextHop6.IsValid() {
+		st.Actions.Nexthop = &api.NexthopAction{Address: p.NextHop6.String()}
 	}
 	// The planner only sets LOCAL_PREF towards iBGP peers; check again, since sending it to
 	// an external peer is a protocol error (RFC 4271 §5.1.5).

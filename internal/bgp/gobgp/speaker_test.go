@@ -30,7 +30,7 @@ type receiver struct {
 }
 
 func freePort(t *testing.T, host string) uint16 {
-	l, err := net.Listen("tcp", host+":0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,11 @@ func newReceiver(t *testing.T, addr string, asn uint32, speakers map[string]uint
 	go s.Serve()
 	t.Cleanup(s.Stop)
 	ctx := context.Background()
-	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: asn, RouterId: addr, ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
+	rid := addr
+	if netip.MustParseAddr(addr).Is6() {
+		rid = "192.0.2.254" // router IDs are written as IPv4
+	}
+	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: asn, RouterId: rid, ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
 		t.Fatal(err)
 	}
 	for a, as := range speakers {
@@ -260,5 +264,26 @@ func TestChangesTouchOnlyWhatChanged(t *testing.T) {
 	}
 	if up := b.uptime(t); !up.Equal(upB) {
 		t.Errorf("peer b was reset by a route change")
+	}
+}
+
+// TestPeerASNAny: peer ASN 0 accepts whatever AS the router announces.
+func TestPeerASNAny(t *testing.T) {
+	r := newReceiver(t, "127.0.0.6", 64999, map[string]uint32{"127.0.0.1": 65010})
+	sp := New(DefaultConfig(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { _ = sp.Stop(context.Background(), false) })
+	p := peer("any", r, 0, route("10.2.0.1/32", nil))
+	if err := sp.Set(context.Background(), []bgp.Instance{{Name: "i", ASN: 65010, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []bgp.Peer{p}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the route at a peer whose AS was not configured", func() string {
+		if _, ok := r.received(t)["10.2.0.1/32"]; !ok {
+			return "missing"
+		}
+		return ""
+	})
+	st, err := sp.Status(context.Background())
+	if err != nil || st[0].Peers[0].ASN != 64999 {
+		t.Fatalf("status reports peer AS %v (%v), want the learned 64999", st, err)
 	}
 }
