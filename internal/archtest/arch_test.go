@@ -15,6 +15,7 @@ var purePackages = []string{
 	"github.com/heraldlb/herald/internal/ipam",
 	"github.com/heraldlb/herald/internal/plan",
 	"github.com/heraldlb/herald/internal/bgp",
+	"github.com/heraldlb/herald/internal/routercfg",
 }
 
 // forbidden are import path prefixes a pure package may not reach, directly or indirectly.

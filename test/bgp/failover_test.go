@@ -21,42 +21,9 @@ func failoverManifests(gr bool) string {
 		peerConfigYAML("fast", fastTimers, extra), advertiseAll(false))
 }
 
-// failoverRouter: BFD 100 ms x 3 towards both nodes, ECMP, and RFC 8326's receiver side
-// (GRACEFUL_SHUTDOWN lowers the local preference to 0), as `herald router-config` will emit.
-const failoverRouter = `frr defaults traditional
-log stdout
-router bgp 65001
- no bgp ebgp-requires-policy
- neighbor k8s peer-group
- neighbor k8s remote-as 65010
- neighbor k8s timers 3 9
- neighbor k8s timers connect 1
- neighbor k8s bfd profile fast
- neighbor 192.0.2.11 peer-group k8s
- neighbor 192.0.2.12 peer-group k8s
- address-family ipv4 unicast
-  neighbor k8s route-map GSHUT in
-  maximum-paths 3
- exit-address-family
-!
-bgp community-list standard GSHUT permit graceful-shutdown
-route-map GSHUT permit 10
- match community GSHUT
- set local-preference 0
-route-map GSHUT permit 20
-`
-
-const failoverBFD = `bfd
- profile fast
-  receive-interval 100
-  transmit-interval 100
-  detect-multiplier 3
- !
-!
-`
-
-// failoverLab is a router with BFD and the GRACEFUL_SHUTDOWN policy, and nodes n1..nN.
-func failoverLab(t *testing.T, nodes int) (*netlab.Lab, *netlab.FRR) {
+// failoverLab is a router with BFD and the GRACEFUL_SHUTDOWN policy, as `herald router-config`
+// prints them for the manifests, and nodes n1..nN.
+func failoverLab(t *testing.T, nodes int, manifests string) (*netlab.Lab, *netlab.FRR) {
 	l := netlab.New(t)
 	l.AddNS("r")
 	l.Bridge("r", "br0", "192.0.2.1/24")
@@ -64,7 +31,10 @@ func failoverLab(t *testing.T, nodes int) (*netlab.Lab, *netlab.FRR) {
 		l.AddNS(fmt.Sprintf("n%d", i))
 		l.Attach(fmt.Sprintf("n%d", i), "eth0", "r", "br0", fmt.Sprintf("192.0.2.1%d/24", i))
 	}
-	return l, l.StartFRR("r", failoverRouter, failoverBFD)
+	path := filepath.Join(t.TempDir(), "m.yaml")
+	writeFile(t, path, manifests)
+	bgpd, bfdd := routerConfig(t, "-f", path)
+	return l, l.StartFRR("r", bgpd, bfdd)
 }
 
 func bfdUp(f *netlab.FRR, peer string) string {
@@ -87,7 +57,7 @@ func bfdUp(f *netlab.FRR, peer string) string {
 // long before the 9 s hold time; SIGTERM drains the other node with GRACEFUL_SHUTDOWN, so the
 // router stops using it while its session is still up.
 func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
-	l, router := failoverLab(t, 2)
+	l, router := failoverLab(t, 2, failoverManifests(false))
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(false))
 	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
@@ -150,7 +120,7 @@ func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
 // the route, while a node that dies or loses its link (no TCP close reaches the router; BFD
 // notices first) is removed within a BFD detection time, not after the restart time.
 func TestGracefulRestartWithBFD(t *testing.T) {
-	l, router := failoverLab(t, 1)
+	l, router := failoverLab(t, 1, failoverManifests(true))
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(true))
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)

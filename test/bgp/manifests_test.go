@@ -2,7 +2,11 @@ package bgp
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
+	"testing"
+
+	"github.com/heraldlb/herald/test/netlab"
 )
 
 // Manifest pieces the BGP tests assemble their scenarios from.
@@ -65,3 +69,19 @@ func serviceYAML(namespace, name, extraSpec string) string {
 }
 
 func docs(parts ...string) string { return strings.Join(parts, "---\n") }
+
+// routerConfig runs `herald router-config --for frr` on the manifests and splits the result
+// into bgpd's part and bfdd's (the lab runs the daemons from separate files; an integrated
+// frr.conf takes the whole text).
+func routerConfig(t testing.TB, args ...string) (bgpd, bfdd string) {
+	t.Helper()
+	out, err := exec.Command(netlab.HeraldBinary(t), append([]string{"router-config", "--for", "frr"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("herald router-config: %v\n%s", err, out)
+	}
+	conf := string(out)
+	if i := strings.Index(conf, "\nbfd\n"); i >= 0 {
+		return "frr defaults traditional\nlog stdout\n" + conf[:i+1], conf[i+1:]
+	}
+	return "frr defaults traditional\nlog stdout\n" + conf, ""
+}

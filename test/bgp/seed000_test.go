@@ -14,30 +14,6 @@ import (
 
 const seed000 = "../../../shared/fixtures/seeds/000-home-ops"
 
-// routerConf is the UDM's side of seed 000 (seed 002's k8s-bgp.conf, plus maximum-paths so the
-// router installs all three next hops: the seed's "smoking gun").
-const routerConf = `frr defaults traditional
-hostname udm
-log stdout
-router bgp 65001
- bgp router-id 10.90.254.1
- no bgp ebgp-requires-policy
- neighbor k8s peer-group
- neighbor k8s remote-as 65010
- neighbor k8s timers 3 9
- neighbor 10.90.3.101 peer-group k8s
- neighbor 10.90.3.102 peer-group k8s
- neighbor 10.90.3.103 peer-group k8s
- address-family ipv4 unicast
-  neighbor k8s activate
-  neighbor k8s soft-reconfiguration inbound
-  neighbor k8s prefix-list k8s-services in
-  maximum-paths 3
- exit-address-family
-!
-ip prefix-list k8s-services seq 10 permit 10.99.8.0/24 le 32
-`
-
 // homeLab is seed 000's network: the UDM at 10.90.254.1 and three nodes on one bridge.
 func homeLab(t *testing.T) (*netlab.Lab, *netlab.FRR) {
 	l := netlab.New(t)
@@ -48,7 +24,10 @@ func homeLab(t *testing.T) (*netlab.Lab, *netlab.FRR) {
 		l.AddNS(n)
 		l.Attach(n, "eth0", "udm", "br0", fmt.Sprintf("10.90.3.%d/16", 100+i))
 	}
-	return l, l.StartFRR("udm", routerConf, "")
+	// The router runs what `herald router-config --for frr` prints for seed 000: the answer
+	// to the seed's hand-written k8s-bgp.conf, with ECMP and the pool filter.
+	bgpd, _ := routerConfig(t, seed000Manifests()...)
+	return l, l.StartFRR("udm", bgpd, "")
 }
 
 func seed000Manifests() []string {

@@ -14,22 +14,6 @@ import (
 
 const seed001 = "../../../shared/fixtures/seeds/001-opnsense-v1"
 
-// opnsenseConf is seed 001's router, iBGP in AS 64555, taking any node of the LAN as a
-// dynamic neighbour: the answer to the seed's "isn't there a better way than adding every
-// node?".
-const opnsenseConf = `frr defaults traditional
-log stdout
-router bgp 64555
- bgp router-id 10.86.5.254
- neighbor k8s peer-group
- neighbor k8s remote-as 64555
- neighbor k8s timers 3 9
- bgp listen range 10.86.5.0/24 peer-group k8s
- address-family ipv4 unicast
-  maximum-paths ibgp 3
- exit-address-family
-`
-
 func nextHops(f *netlab.FRR, dst string) string {
 	rs, err := f.KernelRoutes()
 	if err != nil {
@@ -52,7 +36,11 @@ func TestSeed001LocalThenClusterDynamicNeighbours(t *testing.T) {
 		l.AddNS(ns)
 		l.Attach(ns, "eth0", "opnsense", "br0", a+"/24")
 	}
-	router := l.StartFRR("opnsense", opnsenseConf, "")
+	// The router takes any node of the LAN as a dynamic neighbour (bgp listen range), as
+	// `herald router-config --listen-range` prints it: the answer to the seed's "isn't there
+	// a better way than adding every node?".
+	bgpd, _ := routerConfig(t, "-f", seed001, "--listen-range", "10.86.5.0/24")
+	router := l.StartFRR("opnsense", bgpd, "")
 	dir := t.TempDir()
 	for _, f := range []string{"cilium.yaml", "workload.yaml"} {
 		b, err := os.ReadFile(filepath.Join(seed001, f))
