@@ -262,3 +262,38 @@ func SortedPrefixes(set map[netip.Prefix]bool) []netip.Prefix {
 	sortPrefixes(out)
 	return out
 }
+
+// ProbeRequest says whom to probe and as whom.
+type ProbeRequest struct {
+	Peer     netip.Addr
+	Port     uint16
+	Local    netip.Addr // source address; zero lets the kernel choose
+	LocalASN uint32
+	RouterID netip.Addr
+	Password string
+}
+
+// Connection outcomes of a probe.
+const (
+	ConnectOK      = "connected"
+	ConnectRefused = "refused"
+	ConnectTimeout = "timeout"
+	ConnectNoRoute = "no-route"
+	ConnectError   = "error"
+)
+
+// ProbeResult is what an active check of a peer found.
+type ProbeResult struct {
+	Peer    string `json:"peer"`
+	Connect string `json:"connect"`
+	// Detail is the raw error, for the evidence.
+	Detail string `json:"detail,omitempty"`
+	// The router's OPEN, when it sent one.
+	PeerASN      uint32     `json:"peerASN,omitempty"`
+	PeerRouterID netip.Addr `json:"peerRouterID,omitzero"`
+	HoldTime     uint16     `json:"holdTime,omitempty"`
+	// Notification is what the router answered our OPEN with; Accepted that it answered
+	// with a KEEPALIVE.
+	Notification string `json:"notification,omitempty"`
+	Accepted     bool   `json:"accepted,omitempty"`
+}

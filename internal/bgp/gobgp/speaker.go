@@ -126,6 +126,12 @@ func (s *Speaker) start(ctx context.Context, d bgp.Instance) (*instance, error) 
 		<-in.served
 		return nil, fmt.Errorf("starting BGP (AS %d, router ID %s, port %d): %w", d.ASN, d.RouterID, port, err)
 	}
+	in.lastErr = map[netip.Addr]string{}
+	wctx, cancel := context.WithCancel(context.Background())
+	in.cancelWatch = cancel
+	if err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: in.onPeerEvent}, server.WatchPeer()); err != nil {
+		log.Warn("cannot watch peer events; doctor will not see disconnect reasons", "err", err)
+	}
 	in.desired = bgp.Instance{Name: d.Name, ASN: d.ASN, RouterID: d.RouterID, ListenPort: d.ListenPort}
 	in.peers = map[string]bgp.Peer{}
 	in.rib = map[netip.Prefix]bool{}
@@ -153,9 +159,36 @@ type instance struct {
 	classes map[bgp.ClassKey]*bgp.Class
 	// restarting: the peers this instance starts with carry the Restart State bit.
 	restarting bool
+
+	// lastErr is each peer's last disconnect reason, from GoBGP's peer events. It has its
+	// own lock: GoBGP calls the watcher from its goroutines, which must never wait for
+	// Speaker.mu (held while Set calls into GoBGP).
+	errMu       sync.Mutex
+	lastErr     map[netip.Addr]string
+	cancelWatch context.CancelFunc
+}
+
+// onPeerEvent records why a session went down, for status and doctor.
+func (in *instance) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	st := ev.Peer.State
+	if ev.Type != apiutil.PEER_EVENT_STATE || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+		return
+	}
+	in.errMu.Lock()
+	defer in.errMu.Unlock()
+	in.lastErr[st.NeighborAddress] = st.DisconnectMessage
+}
+
+func (in *instance) lastError(addr netip.Addr) string {
+	in.errMu.Lock()
+	defer in.errMu.Unlock()
+	return in.lastErr[addr]
 }
 
 func (in *instance) stop(ctx context.Context, graceful bool) {
+	if in.cancelWatch != nil {
+		in.cancelWatch()
+	}
 	if err := in.srv.StopBgp(ctx, &api.StopBgpRequest{AllowGracefulRestart: graceful}); err != nil {
 		in.log.Warn("stopping bgp", "err", err)
 	}

@@ -37,7 +37,11 @@ func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 			byAddr[p.Address.String()] = p
 		}
 		err := in.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) {
-			is.Peers = append(is.Peers, peerStatus(ap, byAddr[ap.GetConf().GetNeighborAddress()]))
+			ps := peerStatus(ap, byAddr[ap.GetConf().GetNeighborAddress()])
+			if a, err := netip.ParseAddr(ps.Address); err == nil && ps.State != bgp.StateEstablished {
+				ps.LastError = in.lastError(a)
+			}
+			is.Peers = append(is.Peers, ps)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("listing peers of %s: %w", in.desired.Name, err)

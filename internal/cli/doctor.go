@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/bgp/gobgp"
+	"github.com/heraldlb/herald/internal/doctor"
+	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/manifest"
+	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/plan"
+	"github.com/heraldlb/herald/internal/standalone"
+	"github.com/heraldlb/herald/internal/status"
+)
+
+func doctorCmd(g *globals) *cobra.Command {
+	var paths []string
+	var state, node string
+	var noProbe bool
+	cmd := &cobra.Command{
+		Use:   "doctor [-f PATH...] [--state DIR]",
+		Short: "Explain what is wrong: every finding with its cause, fix and evidence",
+		Long: `Runs named checks over the manifests, the allocation, the BGP plan and, when a herald run
+answers on --state, its live sessions. Sessions that are down are probed from this host
+(connect to the router's BGP port and exchange OPENs) to tell a firewall from an AS mismatch.
+Run it on the node, in its network namespace. Exits 1 when any error is found.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if state == "" {
+				state = standalone.DefaultStateDir()
+			}
+			snap, snapErr := status.Fetch(ctx, filepath.Join(state, status.SocketName))
+			if snapErr == nil {
+				if len(paths) == 0 {
+					paths = snap.Sources
+				}
+				if node == "" {
+					node = snap.Node
+				}
+			}
+			if len(paths) == 0 {
+				return &exitError{ExitFailure, fmt.Errorf("no manifests: pass -f, or run doctor where `herald run` answers on --state (%v)", snapErr)}
+			}
+			in, err := doctorInput(ctx, paths, node, snap, !noProbe)
+			if err != nil {
+				return &exitError{ExitFailure, err}
+			}
+			findings := doctor.Run(in)
+			if g.output != "table" {
+				if err := g.print(findings); err != nil {
+					return err
+				}
+			} else {
+				printFindings(g, findings, snapErr)
+			}
+			if doctor.HasErrors(findings) {
+				return &exitError{code: ExitProblems}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&paths, "filename", "f", nil, "manifest files or directories (default: those of the running herald)")
+	f.StringVar(&state, "state", "", "state directory of the running herald (default as for `herald run`)")
+	f.StringVar(&node, "node", "", "the node this host plays (default: the running herald's)")
+	f.BoolVar(&noProbe, "no-probe", false, "do not connect to routers whose sessions are down")
+	return cmd
+}
+
+// doctorInput gathers the checks' inputs: the manifests, the live snapshot when there is one
+// (its allocation is the truth: it adopted stored addresses), and probes of down sessions.
+func doctorInput(ctx context.Context, paths []string, node string, snap *status.Snapshot, probe bool) (*doctor.Input, error) {
+	set, err := manifest.LoadFiles(paths...)
+	if err != nil {
+		return nil, err
+	}
+	built := manifest.Build(manifest.Herald(set))
+	in := &doctor.Input{Cluster: &built.Cluster, Node: node}
+	for _, p := range built.Problems {
+		in.ManifestProblems = append(in.ManifestProblems, doctor.ManifestProblem{Severity: string(p.Severity), Source: p.Source.String(), Object: p.Object(), Field: p.Field, Message: p.Message})
+	}
+	if snap != nil {
+		in.Results, in.Pools, in.BGP = resultsFrom(snap), poolsFrom(snap), snap.BGP
+	} else {
+		a := ipam.New(ipam.DefaultConfig())
+		in.Results = a.Reconcile(built.Cluster.Pools, built.Cluster.Services)
+		in.Pools = a.Pools()
+	}
+	allocs := map[model.ServiceKey][]plan.Allocated{}
+	for _, r := range in.Results {
+		if r.Satisfied {
+			for i, a := range r.Addrs {
+				allocs[r.Service] = append(allocs[r.Service], plan.Allocated{Addr: a, Pool: r.Pools[i]})
+			}
+		}
+	}
+	in.Plan = plan.Compute(plan.Input{Cluster: &built.Cluster, Allocations: allocs})
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, i := range ifs {
+			in.Interfaces = append(in.Interfaces, i.Name)
+		}
+	}
+	if probe {
+		in.Probes = probes(ctx, in)
+	}
+	return in, nil
+}
+
+// probes checks every peer whose session is down, as that peer's speaker would connect.
+func probes(ctx context.Context, in *doctor.Input) map[string]bgp.ProbeResult {
+	out := map[string]bgp.ProbeResult{}
+	pn := in.Plan.Nodes[in.Node]
+	var desired []bgp.Instance
+	if pn != nil {
+		desired, _ = bgp.Desired(pn, func(name string) (string, bool) {
+			for _, s := range in.Cluster.Secrets {
+				if s.Name == name {
+					pw, ok := s.Data["password"]
+					return string(pw), ok
+				}
+			}
+			return "", false
+		})
+	}
+	for _, inst := range in.BGP {
+		for _, p := range inst.Peers {
+			if p.State == bgp.StateEstablished {
+				continue // a second connection could make the router drop a working session
+			}
+			addr, err := netip.ParseAddr(p.Address)
+			if err != nil {
+				continue
+			}
+			req := bgp.ProbeRequest{Peer: addr, Port: p.Port, LocalASN: inst.LocalASN}
+			req.RouterID, _ = netip.ParseAddr(inst.RouterID)
+			for _, d := range desired {
+				for _, dp := range d.Peers {
+					if d.Name == inst.Name && dp.Address == addr {
+						req.Password, req.Local = dp.Password, dp.LocalAddress
+					}
+				}
+			}
+			pctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+			out[p.Address] = gobgp.Probe(pctx, req)
+			cancel()
+		}
+	}
+	return out
+}
+
+func resultsFrom(s *status.Snapshot) []ipam.Result {
+	out := make([]ipam.Result, 0, len(s.Services))
+	for _, sv := range s.Services {
+		r := ipam.Result{Service: model.ServiceKey{Namespace: sv.Namespace, Name: sv.Name}, Satisfied: sv.Satisfied,
+			Reason: ipam.Reason(sv.Reason), Message: sv.Message, Pools: sv.Pools}
+		for _, ip := range sv.IPs {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				r.Addrs = append(r.Addrs, a)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func poolsFrom(s *status.Snapshot) []ipam.PoolStatus {
+	out := make([]ipam.PoolStatus, 0, len(s.Pools))
+	for _, p := range s.Pools {
+		out = append(out, ipam.PoolStatus{Name: p.Name, Disabled: p.Disabled, ConflictsWith: p.ConflictsWith, Total: p.Total, Used: p.Used, Available: p.Available})
+	}
+	return out
+}
+
+func printFindings(g *globals, fs []doctor.Finding, snapErr error) {
+	counts := map[doctor.Severity]int{}
+	for _, f := range fs {
+		counts[f.Severity]++
+		fmt.Fprintf(g.stdout, "%-7s %s: %s\n", strings.ToUpper(string(f.Severity)), f.Check, f.Object+fieldSuffix(f.Field))
+		fmt.Fprintf(g.stdout, "        what:     %s\n        fix:      %s\n", f.Problem, f.Fix)
+		if f.Evidence != "" {
+			fmt.Fprintf(g.stdout, "        evidence: %s\n", f.Evidence)
+		}
+	}
+	if snapErr != nil {
+		fmt.Fprintf(g.stdout, "note: no running herald answered, so live sessions were not checked (%v)\n", snapErr)
+	}
+	fmt.Fprintf(g.stdout, "%d errors, %d warnings, %d notes\n", counts[doctor.Error], counts[doctor.Warning], counts[doctor.Info])
+}
+
+func fieldSuffix(f string) string {
+	if f == "" {
+		return ""
+	}
+	return " " + f
+}

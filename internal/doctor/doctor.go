@@ -1,0 +1,449 @@
+// Package doctor explains what is wrong with a Herald setup: it runs named checks over the
+// configuration, the allocation results, the BGP plan, the live session state and active
+// probes of sessions that are down, and returns findings that say what is wrong, why, how to
+// fix it, and the evidence. It is pure: gathering the inputs (reading manifests, asking the
+// running Herald, probing peers) is the caller's job.
+package doctor
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/plan"
+)
+
+// Severity of a finding.
+type Severity string
+
+// Errors break something a user relies on; warnings probably do; info says what to check.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+	Info    Severity = "info"
+)
+
+// Finding is one thing doctor found.
+type Finding struct {
+	Check    string   `json:"check"`
+	Severity Severity `json:"severity"`
+	Object   string   `json:"object"`
+	Field    string   `json:"field,omitempty"`
+	// Problem says what is wrong and what it means; Fix what to do; Evidence what it was
+	// seen in (a status line, a counter, a selector that matched nothing).
+	Problem  string `json:"problem"`
+	Fix      string `json:"fix"`
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// ManifestProblem is a loader problem (kept small so this package needs no manifest import).
+type ManifestProblem struct {
+	Severity, Source, Object, Field, Message string
+}
+
+// Input is everything the checks read. Zero values mean "not known": a check that needs a
+// missing input is skipped.
+type Input struct {
+	Cluster          *model.Cluster
+	ManifestProblems []ManifestProblem
+	Results          []ipam.Result
+	Pools            []ipam.PoolStatus
+	Plan             *plan.Plan
+	PlanOptions      plan.Options
+	// Node is the node this Herald plays (standalone --node).
+	Node string
+	// BGP is the live session state; Probes the active checks of peers that are down, by
+	// peer address.
+	BGP    []bgp.InstanceStatus
+	Probes map[string]bgp.ProbeResult
+	// Interfaces are the local node's interface names, for L2 policies.
+	Interfaces []string
+}
+
+// Check is one named check.
+type Check struct {
+	Name string
+	Run  func(*Input) []Finding
+}
+
+// Checks are every check, in the order they are reported.
+var Checks = []Check{
+	{"manifest", checkManifests},
+	{"unsubstituted-variable", checkUnsubstituted},
+	{"service-without-address", checkUnsatisfied},
+	{"overlapping-pools", checkOverlappingPools},
+	{"conflicting-cluster-configs", checkPlanReason(plan.ReasonConflictingClusterConfig)},
+	{"cluster-config-selects-no-node", checkPlanReason(plan.ReasonNoMatchingNode)},
+	{"peer-without-peer-config", checkPlanReason(plan.ReasonMissingPeerConfig)},
+	{"family-selects-no-advertisement", checkPlanReason(plan.ReasonNoMatchingAdvertisement, plan.ReasonNoAdvertisementSelector)},
+	{"advertisement-selects-no-service", checkAdvertisementSelectsNothing},
+	{"external-ip-not-allowed", checkPlanReason(plan.ReasonExternalIPNotAllowed)},
+	{"local-service-without-endpoint", checkLocalWithoutEndpoint},
+	{"aggregate-beyond-pools", checkAggregates},
+	{"sharing-across-namespaces", checkCrossNamespaceSharing},
+	{"announced-twice", checkL2AndBGPOverlap},
+	{"l2-interface-missing", checkL2Interfaces},
+	{"bgp-session", checkSessions},
+	{"router-side", checkRouterSide},
+}
+
+// Run runs every check and returns the findings, errors first.
+func Run(in *Input) []Finding {
+	var out []Finding
+	for _, c := range Checks {
+		for _, f := range c.Run(in) {
+			f.Check = c.Name
+			out = append(out, f)
+		}
+	}
+	rank := map[Severity]int{Error: 0, Warning: 1, Info: 2}
+	slices.SortStableFunc(out, func(a, b Finding) int { return cmp.Compare(rank[a.Severity], rank[b.Severity]) })
+	return out
+}
+
+// HasErrors reports whether any finding is an error.
+func HasErrors(fs []Finding) bool {
+	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Severity == Error })
+}
+
+func checkManifests(in *Input) []Finding {
+	var out []Finding
+	for _, p := range in.ManifestProblems {
+		if isPlaceholder(p.Message) {
+			continue // reported by unsubstituted-variable with its own fix
+		}
+		sev := Warning
+		if p.Severity == string(Error) {
+			sev = Error
+		}
+		out = append(out, Finding{Severity: sev, Object: p.Object, Field: p.Field, Problem: p.Message,
+			Fix: "edit " + p.Source, Evidence: p.Source})
+	}
+	return out
+}
+
+// checkUnsubstituted reads the loader's problems rather than the Services in force: a broken
+// definition replaced by a later good one in the same directory must still be reported.
+func checkUnsubstituted(in *Input) []Finding {
+	var out []Finding
+	for _, p := range in.ManifestProblems {
+		if !isPlaceholder(p.Message) {
+			continue
+		}
+		value, _, _ := strings.Cut(p.Message, " is ")
+		out = append(out, Finding{Severity: Error, Object: p.Object, Field: p.Field,
+			Problem:  fmt.Sprintf("the annotation holds %s: a templating step left it unfilled, so the Service gets no address (it keeps one it already had)", value),
+			Fix:      "with Flux, add postBuild.substituteFrom (the ConfigMap or Secret holding the variable) to the Kustomization that applies this Service; with Helm, set the value; then check with `kubectl get svc -o yaml`",
+			Evidence: p.Source + ": " + p.Field + ": " + value})
+	}
+	return out
+}
+
+func isPlaceholder(msg string) bool {
+	return strings.Contains(msg, "unsubstituted variable") || strings.Contains(msg, "literal null")
+}
+
+// reasonFix says, per allocation reason, what it means and what to do.
+var reasonFix = map[ipam.Reason][2]string{
+	ipam.NoPool:               {"no pool can give this Service an address", "add a LoadBalancerIPPool with a block of the family the Service asks for, or request an address inside an existing pool"},
+	ipam.PoolSelectorMismatch: {"pools exist but their selectors do not pick this Service", "give the Service the labels a pool's serviceSelector asks for, or widen the pool's selector (the evidence names the pool and selector)"},
+	ipam.PoolDisabled:         {"the pools that would serve this Service are disabled", "set spec.disabled: false on the pool, or add another pool"},
+	ipam.PoolConflicting:      {"the requested address is in a pool that overlaps an older pool, and conflicting pools allocate nothing", "remove the overlap between the pools"},
+	ipam.OutOfIPs:             {"every pool that serves this Service is full", "add a block to the pool or add a pool"},
+	ipam.AlreadyAllocated:     {"the requested address belongs to another Service", "request another address, or give both Services the same sharing key (herald.io/sharing-key) if they should share it"},
+	ipam.IncompatibleSharing:  {"the Services sharing the address cannot share it with this one", "use distinct ports, the same externalTrafficPolicy (and the same pod selector for Local), and allow each other's namespace with herald.io/sharing-cross-namespace"},
+	ipam.ReservedIP:           {"the requested address is a network, broadcast or avoided .0/.255 address of its pool", "request another address, or set allowFirstLastIPs: \"Yes\" / avoidBuggyIPs: false on the pool"},
+	ipam.BadAnnotation:        {"an IPAM annotation or spec.loadBalancerIP cannot be read", "fix the value the evidence names; the Service keeps the address it had"},
+}
+
+func checkUnsatisfied(in *Input) []Finding {
+	var out []Finding
+	for _, r := range in.Results {
+		if r.Satisfied || r.Reason == ipam.NotOurs {
+			continue
+		}
+		if r.Reason == ipam.BadAnnotation && isPlaceholder(r.Message) {
+			continue // unsubstituted-variable explains it better
+		}
+		mf := reasonFix[r.Reason]
+		f := Finding{Severity: Error, Object: "Service " + r.Service.String(), Problem: "the Service has no address: " + mf[0], Fix: mf[1],
+			Evidence: fmt.Sprintf("%s: %s", r.Reason, r.Message)}
+		if r.Reason == ipam.NoPool && strings.Contains(r.Message, "requested") {
+			f.Problem = "the Service asks for an address outside every pool"
+			f.Fix = "request an address inside a pool, or add a pool block covering it"
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func checkOverlappingPools(in *Input) []Finding {
+	var out []Finding
+	for _, p := range in.Pools {
+		if p.ConflictsWith != "" {
+			out = append(out, Finding{Severity: Error, Object: "LoadBalancerIPPool " + p.Name, Field: "spec.blocks",
+				Problem:  fmt.Sprintf("its blocks overlap pool %s, which is older; this pool hands out no address until the overlap is gone", p.ConflictsWith),
+				Fix:      "remove the overlapping block from one of the two pools",
+				Evidence: "conflicting with " + p.ConflictsWith})
+		}
+	}
+	return out
+}
+
+// checkPlanReason turns the planner's conditions into findings.
+func checkPlanReason(reasons ...string) func(*Input) []Finding {
+	fixes := map[string]string{
+		plan.ReasonConflictingClusterConfig: "make the nodeSelectors of the cluster configs disjoint; the node stays with the older config until then",
+		plan.ReasonNoMatchingNode:           "fix the nodeSelector or label the nodes that should peer",
+		plan.ReasonMissingPeerConfig:        "create the BGPPeerConfig, or point peerConfigRef at an existing one; its families must select advertisements",
+		plan.ReasonNoMatchingAdvertisement:  "label a BGPAdvertisement with the labels the family's advertisements selector asks for, or change the selector",
+		plan.ReasonNoAdvertisementSelector:  "add families[].advertisements (a label selector) to the peer config",
+		plan.ReasonExternalIPNotAllowed:     "if the address is intended, add its range to --external-ip-cidrs; otherwise remove it from spec.externalIPs",
+	}
+	return func(in *Input) []Finding {
+		if in.Plan == nil {
+			return nil
+		}
+		var out []Finding
+		for _, p := range in.Plan.Problems {
+			if !slices.Contains(reasons, p.Reason) {
+				continue
+			}
+			sev := Warning
+			if p.Reason == plan.ReasonMissingPeerConfig || p.Reason == plan.ReasonConflictingClusterConfig {
+				sev = Error
+			}
+			out = append(out, Finding{Severity: sev, Object: p.Kind + " " + p.Name, Problem: p.Message, Fix: fixes[p.Reason], Evidence: p.Reason})
+		}
+		return out
+	}
+}
+
+// advertised reports whether some Service advertisement entry selects s.
+func serviceEntries(c *model.Cluster) []struct {
+	ad    *model.BGPAdvertisement
+	index int
+	entry model.AdvertisementEntry
+} {
+	var out []struct {
+		ad    *model.BGPAdvertisement
+		index int
+		entry model.AdvertisementEntry
+	}
+	for i := range c.Advertisements {
+		for j, e := range c.Advertisements[i].Entries {
+			if e.Type == model.AdvertiseService && e.Selector != nil {
+				out = append(out, struct {
+					ad    *model.BGPAdvertisement
+					index int
+					entry model.AdvertisementEntry
+				}{&c.Advertisements[i], j, e})
+			}
+		}
+	}
+	return out
+}
+
+func checkAdvertisementSelectsNothing(in *Input) []Finding {
+	var out []Finding
+	for _, se := range serviceEntries(in.Cluster) {
+		matched := false
+		for i := range in.Cluster.Services {
+			if se.entry.Selector.Matches(in.Cluster.Services[i].LabelFunc()) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			out = append(out, Finding{Severity: Warning, Object: "BGPAdvertisement " + se.ad.Name, Field: fmt.Sprintf("spec.advertisements[%d].selector", se.index),
+				Problem: "the selector matches no Service, so this entry advertises nothing", Fix: "label the Services to advertise accordingly, or fix the selector",
+				Evidence: "selector " + se.entry.Selector.String()})
+		}
+	}
+	return out
+}
+
+func checkLocalWithoutEndpoint(in *Input) []Finding {
+	if in.Plan == nil {
+		return nil
+	}
+	advertised := map[netip.Addr]bool{}
+	for _, n := range in.Plan.Nodes {
+		for _, i := range n.Instances {
+			for _, p := range i.Peers {
+				for _, f := range p.Families {
+					for _, r := range f.Routes {
+						advertised[r.Prefix.Addr()] = true
+					}
+				}
+			}
+		}
+	}
+	var out []Finding
+	for _, s := range in.Cluster.Services {
+		if s.ExternalTrafficPolicy != model.TrafficLocal {
+			continue
+		}
+		res := result(in.Results, s.Key)
+		if len(res.Addrs) == 0 || !selectedByAnyEntry(in.Cluster, &s) {
+			continue
+		}
+		for _, a := range res.Addrs {
+			if !advertised[a] {
+				out = append(out, Finding{Severity: Error, Object: "Service " + s.Key.String(),
+					Problem:  fmt.Sprintf("externalTrafficPolicy is Local and no announcing node has a ready endpoint of it, so %s is advertised by no node", a),
+					Fix:      "check the pods are running and ready on nodes that peer (kubectl get endpointslices), or use externalTrafficPolicy: Cluster",
+					Evidence: fmt.Sprintf("%s selected for advertisement, withdrawn on every node", a)})
+			}
+		}
+	}
+	return out
+}
+
+func selectedByAnyEntry(c *model.Cluster, s *model.Service) bool {
+	for _, se := range serviceEntries(c) {
+		if se.entry.Selector.Matches(s.LabelFunc()) {
+			return true
+		}
+	}
+	return false
+}
+
+func result(rs []ipam.Result, k model.ServiceKey) ipam.Result {
+	for _, r := range rs {
+		if r.Service == k {
+			return r
+		}
+	}
+	return ipam.Result{}
+}
+
+// checkAggregates warns where an aggregate covers addresses no pool hands out: the router
+// then sends traffic for them to the nodes, which may send it back (a routing loop).
+func checkAggregates(in *Input) []Finding {
+	var out []Finding
+	for _, se := range serviceEntries(in.Cluster) {
+		for _, bits := range []uint8{se.entry.AggregationLengthIPv4, se.entry.AggregationLengthIPv6} {
+			if bits == 0 {
+				continue
+			}
+			for _, pool := range in.Cluster.Pools {
+				for _, b := range pool.Blocks {
+					agg, _ := b.From.Prefix(int(bits))
+					if agg.Addr().BitLen() != b.From.BitLen() {
+						continue
+					}
+					r := model.RangeOfPrefix(agg)
+					if r.From.Compare(b.From) < 0 || r.To.Compare(b.To) > 0 {
+						out = append(out, Finding{Severity: Warning, Object: "BGPAdvertisement " + se.ad.Name, Field: fmt.Sprintf("spec.advertisements[%d].service", se.index),
+							Problem:  fmt.Sprintf("aggregating to /%d announces %s, which is larger than pool %s's block %s: traffic for addresses no pool hands out is drawn to the nodes (a routing loop risk)", bits, agg, pool.Name, b.Range),
+							Fix:      "use an aggregation length no shorter than the pool blocks, or widen the pool",
+							Evidence: fmt.Sprintf("aggregate %s, block %s", agg, b.Range)})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkCrossNamespaceSharing finds Services with one sharing key in several namespaces that
+// do not allow each other: MetalLB shares on the key alone, Herald (like Cilium) needs both
+// sides to allow it, so migrated Services lose their shared address.
+func checkCrossNamespaceSharing(in *Input) []Finding {
+	byKey := map[string][]*model.Service{}
+	for i := range in.Cluster.Services {
+		s := &in.Cluster.Services[i]
+		if k := s.Request.SharingKey; k != "" {
+			byKey[k] = append(byKey[k], s)
+		}
+	}
+	var out []Finding
+	for key, svcs := range byKey {
+		for _, a := range svcs {
+			for _, b := range svcs {
+				if a.Key.Namespace >= b.Key.Namespace {
+					continue
+				}
+				if allows(a, b.Key.Namespace) && allows(b, a.Key.Namespace) {
+					continue
+				}
+				out = append(out, Finding{Severity: Warning, Object: "Service " + a.Key.String(),
+					Problem:  fmt.Sprintf("it shares key %q with %s in another namespace, which Herald allows only when both Services allow it (MetalLB did not ask)", key, b.Key),
+					Fix:      fmt.Sprintf("annotate %s with herald.io/sharing-cross-namespace: %s and %s with herald.io/sharing-cross-namespace: %s", a.Key, b.Key.Namespace, b.Key, a.Key.Namespace),
+					Evidence: "sharing key " + key})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y Finding) int { return strings.Compare(x.Object, y.Object) })
+	return out
+}
+
+func allows(s *model.Service, ns string) bool {
+	return slices.Contains(s.Request.SharingCrossNamespace, "*") || slices.Contains(s.Request.SharingCrossNamespace, ns)
+}
+
+// checkL2AndBGPOverlap finds addresses announced by more than one L2 policy, or by L2 and
+// BGP at once: several nodes may answer ARP, or the router learns the address twice.
+func checkL2AndBGPOverlap(in *Input) []Finding {
+	var out []Finding
+	for _, s := range in.Cluster.Services {
+		var policies []string
+		for _, p := range in.Cluster.L2Policies {
+			if p.LoadBalancerIPs && p.ServiceSelector.Matches(s.LabelFunc()) {
+				policies = append(policies, p.Name)
+			}
+		}
+		bgpToo := selectedByAnyEntry(in.Cluster, &s)
+		if len(policies) > 1 || (len(policies) == 1 && bgpToo) {
+			what := "L2 policies " + strings.Join(policies, " and ")
+			if bgpToo {
+				what += " and a BGP advertisement"
+			}
+			out = append(out, Finding{Severity: Warning, Object: "Service " + s.Key.String(),
+				Problem: "its address is announced by " + what + "; pick one way per Service",
+				Fix:     "narrow the serviceSelector of the L2 policies, or exclude the Service from the BGP advertisement (e.g. a label the selector excludes)", Evidence: what})
+		}
+	}
+	return out
+}
+
+func checkL2Interfaces(in *Input) []Finding {
+	if in.Node == "" || in.Interfaces == nil {
+		return nil
+	}
+	var node *model.Node
+	for i := range in.Cluster.Nodes {
+		if in.Cluster.Nodes[i].Name == in.Node {
+			node = &in.Cluster.Nodes[i]
+		}
+	}
+	if node == nil {
+		return nil
+	}
+	var out []Finding
+	for _, p := range in.Cluster.L2Policies {
+		if len(p.Interfaces) == 0 || !p.NodeSelector.Matches(model.MapLabels(node.Labels)) {
+			continue
+		}
+		if !slices.ContainsFunc(p.Interfaces, func(re *regexp.Regexp) bool {
+			return slices.ContainsFunc(in.Interfaces, re.MatchString)
+		}) {
+			var exprs []string
+			for _, re := range p.Interfaces {
+				exprs = append(exprs, re.String())
+			}
+			out = append(out, Finding{Severity: Warning, Object: "L2AnnouncementPolicy " + p.Name, Field: "spec.interfaces",
+				Problem:  fmt.Sprintf("none of its interfaces exists on node %s, which the policy selects, so this node answers for nothing", in.Node),
+				Fix:      "fix the interface expressions (they are regular expressions, e.g. ^enp86s0\\.122$), or create the VLAN interface",
+				Evidence: fmt.Sprintf("expressions %s; interfaces %s", strings.Join(exprs, ", "), strings.Join(in.Interfaces, ", "))})
+		}
+	}
+	return out
+}
