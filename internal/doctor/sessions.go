@@ -33,7 +33,11 @@ func checkSessions(in *Input) []Finding {
 }
 
 func diagnose(inst bgp.InstanceStatus, p bgp.PeerStatus, probe bgp.ProbeResult, probed bool) (problem, fix string) {
-	le := strings.ToLower(p.LastError)
+	// What the router said to the probe counts as much as what the speaker last saw.
+	le := strings.ToLower(p.LastError + " " + probe.Notification)
+	if probe.Notification != "" {
+		le += " notification-received"
+	}
 	switch {
 	case strings.Contains(le, "bad peer as") || strings.Contains(le, "bad-peer-as") || (probed && probe.PeerASN != 0 && p.ASN != 0 && probe.PeerASN != p.ASN):
 		if probed && probe.PeerASN != 0 && p.ASN != 0 && probe.PeerASN != p.ASN {
@@ -45,7 +49,7 @@ func diagnose(inst bgp.InstanceStatus, p bgp.PeerStatus, probe bgp.ProbeResult, 
 				fmt.Sprintf("on the router, set the neighbour's remote-as to %d (herald router-config prints it), or change localASN", inst.LocalASN)
 		}
 		return "AS mismatch between this node and the router", "compare peerASN with the router's AS and the router's remote-as with localASN"
-	case strings.Contains(le, "hold time"):
+	case strings.Contains(le, "hold time") || strings.Contains(le, "hold-time"):
 		return "the router refused the hold time this node offers", "use a hold time the router accepts (0, or 3 s and more; some routers want more): spec.timers.holdTimeSeconds of the peer config"
 	case strings.Contains(le, "authentication") || strings.Contains(le, "md5"):
 		return "TCP MD5 authentication fails", "use the same password on both sides (the peer config's authSecretRef Secret, key \"password\")"

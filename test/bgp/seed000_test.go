@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -95,6 +96,13 @@ func TestSeed000ThreeNodesECMP(t *testing.T) {
 	out, err = heralds[0].CLI("bgp", "routes", "advertised", "ipv4", "unicast", "peer", "10.90.254.1")
 	if err != nil || strings.Count(out, "10.99.8.") != 11 || !strings.Contains(out, "10.90.3.101") {
 		t.Errorf("herald bgp routes advertised: %v\n%s", err, out)
+	}
+
+	// doctor on the node: nothing wrong, and the note says what to run on the router.
+	doc, err := exec.Command("ip", "netns", "exec", l.NS("node1"), netlab.HeraldBinary(t), "doctor", "--state", heralds[0].State).CombinedOutput()
+	if err != nil || !strings.Contains(string(doc), "0 errors") ||
+		!strings.Contains(string(doc), "vtysh -c 'show bgp ipv4 unicast neighbors 10.90.3.101 received-routes'") {
+		t.Errorf("herald doctor on a healthy node: %v\n%s", err, doc)
 	}
 
 	// A node goes away without graceful restart configured at the router... the seed enables

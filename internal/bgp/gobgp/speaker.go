@@ -171,7 +171,10 @@ type instance struct {
 // onPeerEvent records why a session went down, for status and doctor.
 func (in *instance) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 	st := ev.Peer.State
-	if ev.Type != apiutil.PEER_EVENT_STATE || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+	switch {
+	case ev.Type != apiutil.PEER_EVENT_STATE, st.DisconnectReason == api.PeerState_DISCONNECT_REASON_UNSPECIFIED,
+		// The idle hold timer only paces reconnects; keep the reason that came before it.
+		st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED:
 		return
 	}
 	in.errMu.Lock()
