@@ -16,6 +16,7 @@ var purePackages = []string{
 	"github.com/heraldlb/herald/internal/plan",
 	"github.com/heraldlb/herald/internal/bgp",
 	"github.com/heraldlb/herald/internal/routercfg",
+	"github.com/heraldlb/herald/internal/doctor",
 }
 
 // forbidden are import path prefixes a pure package may not reach, directly or indirectly.
