@@ -280,7 +280,7 @@ func fromMetalLB(set *manifest.Set, c *model.Cluster, opts Options) ([]Step, err
 			do = append(do, fmt.Sprintf("Services with sharing key %q move together (Herald honours MetalLB's allow-shared-ip); across namespaces add herald.io/sharing-cross-namespace to each", s.Request.SharingKey))
 		}
 		steps = append(steps, Step{Title: "Move Service " + s.Key.String(),
-			Do: do,
+			Do:     do,
 			Verify: []string{"herald ipam services   (satisfied)", "on the router: the /32 comes from Herald's nodes", "a client reaches the service"},
 			Undo:   []string{"recreate the Service without the class: MetalLB serves it again"}})
 	}
