@@ -30,6 +30,13 @@ for f in /usr/lib/frr/bgpd /usr/lib/frr/zebra /usr/lib/frr/bfdd /usr/bin/vtysh; 
   [ -x "$f" ] || die "$f is missing after installing frr"
 done
 
+# Cluster-mode tests run a real kube-apiserver and etcd, built from Go modules and cached
+# outside the repo (the first build takes minutes; later runs reuse it).
+say "kube-apiserver and etcd for the cluster-mode tests"
+KUBEBUILDER_ASSETS=$(./hack/kube-testenv.sh)
+export KUBEBUILDER_ASSETS
+echo "using $KUBEBUILDER_ASSETS"
+
 [ -z "${HERALD_TEST_SETUP_ONLY:-}" ] || exit 0
 
 say "go $(go env GOVERSION): downloading modules"
@@ -41,6 +48,13 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
 say "go vet"
 go vet ./...
+
+say "generated code and CRDs match api/v1alpha1"
+./hack/generate.sh
+if ! git diff --quiet -- api deploy 2>/dev/null; then
+  git --no-pager diff --stat -- api deploy
+  die "api/ or deploy/ is out of date: run hack/generate.sh and commit the result"
+fi
 
 say "unit and integration tests (race detector on)"
 go test -race -count=1 ./...

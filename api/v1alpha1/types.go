@@ -32,6 +32,14 @@ const (
 
 // ---- LB-IPAM --------------------------------------------------------------------------------
 
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=lbippool;lbippools,categories=herald
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Disabled",type=boolean,JSONPath=".spec.disabled"
+// +kubebuilder:printcolumn:name="Conflicting",type=string,JSONPath=".status.conditions[?(@.type==\"herald.io/PoolConflict\")].status"
+// +kubebuilder:printcolumn:name="IPs Available",type=string,JSONPath=".status.conditions[?(@.type==\"herald.io/IPsAvailable\")].message"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+
 // LoadBalancerIPPool is a pool of addresses for LoadBalancer Services (CiliumLoadBalancerIPPool).
 type LoadBalancerIPPool struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -47,6 +55,7 @@ type LoadBalancerIPPoolSpec struct {
 	ServiceSelector *metav1.LabelSelector `json:"serviceSelector,omitempty"`
 	// AllowFirstLastIPs "No" reserves network and broadcast of CIDR blocks of /30 and larger.
 	// Unset means "Yes", as in Cilium.
+	// +kubebuilder:validation:Enum=Yes;No
 	AllowFirstLastIPs string `json:"allowFirstLastIPs,omitempty"`
 	Disabled          bool   `json:"disabled,omitempty"`
 	// AvoidBuggyIPs reserves IPv4 addresses ending in .0 and .255 (MetalLB).
@@ -58,6 +67,8 @@ type LoadBalancerIPPoolSpec struct {
 }
 
 // IPPoolBlock is a CIDR or a start/stop range.
+// +kubebuilder:validation:XValidation:rule="has(self.cidr) != has(self.start)",message="set either cidr or start (with an optional stop)"
+// +kubebuilder:validation:XValidation:rule="!has(self.stop) || has(self.start)",message="stop needs start"
 type IPPoolBlock struct {
 	Cidr  string `json:"cidr,omitempty"`
 	Start string `json:"start,omitempty"`
@@ -80,6 +91,10 @@ type LoadBalancerIPPoolStatus struct {
 
 // ---- BGP ------------------------------------------------------------------------------------
 
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=bgpcc,categories=herald
+// +kubebuilder:subresource:status
+
 // BGPClusterConfig selects nodes and declares their BGP instances and peers
 // (CiliumBGPClusterConfig).
 type BGPClusterConfig struct {
@@ -98,7 +113,9 @@ type BGPClusterConfigSpec struct {
 
 // BGPInstance is one BGP speaker on each selected node.
 type BGPInstance struct {
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
 	LocalASN *int64 `json:"localASN,omitempty"`
 	// LocalPort makes the instance listen; unset connects only.
 	LocalPort *int32    `json:"localPort,omitempty"`
@@ -110,6 +127,8 @@ type BGPPeer struct {
 	Name        string  `json:"name"`
 	PeerAddress *string `json:"peerAddress,omitempty"`
 	// PeerASN 0 accepts any AS the peer announces.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
 	PeerASN       *int64               `json:"peerASN,omitempty"`
 	PeerConfigRef *PeerConfigReference `json:"peerConfigRef,omitempty"`
 }
@@ -118,6 +137,10 @@ type BGPPeer struct {
 type PeerConfigReference struct {
 	Name string `json:"name"`
 }
+
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=bgppc,categories=herald
+// +kubebuilder:subresource:status
 
 // BGPPeerConfig holds session settings shared by the peers that reference it (CiliumBGPPeerConfig).
 type BGPPeerConfig struct {
@@ -147,6 +170,8 @@ type BGPTransport struct {
 }
 
 // BGPTimers are the session timers in seconds.
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTimeSeconds) || !has(self.keepAliveTimeSeconds) || self.holdTimeSeconds == 0 || self.keepAliveTimeSeconds <= self.holdTimeSeconds",message="keepAliveTimeSeconds must not exceed holdTimeSeconds"
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTimeSeconds) || self.holdTimeSeconds == 0 || self.holdTimeSeconds >= 3",message="holdTimeSeconds is 0 or at least 3 (RFC 4271)"
 type BGPTimers struct {
 	ConnectRetryTimeSeconds *int32 `json:"connectRetryTimeSeconds,omitempty"`
 	HoldTimeSeconds         *int32 `json:"holdTimeSeconds,omitempty"`
@@ -174,6 +199,9 @@ type BFDConfig struct {
 	DetectMultiplier   *int32 `json:"detectMultiplier,omitempty"`
 }
 
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=bgpadvert,categories=herald
+
 // BGPAdvertisement is a labelled set of advertisement entries (CiliumBGPAdvertisement).
 type BGPAdvertisement struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -187,7 +215,9 @@ type BGPAdvertisementSpec struct {
 }
 
 // BGPAdvertisementEntry is one thing to announce.
+// +kubebuilder:validation:XValidation:rule="self.advertisementType == 'Service' || (!has(self.service) && !has(self.selector))",message="service and selector apply to advertisementType Service only"
 type BGPAdvertisementEntry struct {
+	// +kubebuilder:validation:Enum=PodCIDR;Service
 	AdvertisementType string             `json:"advertisementType"`
 	Service           *BGPServiceOptions `json:"service,omitempty"`
 	// Selector picks Services (with the io.kubernetes.service.{name,namespace} virtual labels).
@@ -215,6 +245,9 @@ type BGPCommunities struct {
 	Large     []string `json:"large,omitempty"`
 }
 
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=bgpnco,categories=herald
+
 // BGPNodeConfigOverride adjusts one node (named like the object) (CiliumBGPNodeConfigOverride).
 type BGPNodeConfigOverride struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -241,6 +274,11 @@ type BGPPeerOverride struct {
 	Name         string  `json:"name"`
 	LocalAddress *string `json:"localAddress,omitempty"`
 }
+
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=bgpnc,categories=herald
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 
 // BGPNodeConfig is the operator-written, per-node BGP configuration with peer status
 // (CiliumBGPNodeConfig).
@@ -318,6 +356,10 @@ type ConditionsStatus struct {
 }
 
 // ---- L2 -------------------------------------------------------------------------------------
+
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=l2announcement,categories=herald
+// +kubebuilder:subresource:status
 
 // L2AnnouncementPolicy selects Services answered with ARP/NDP and the nodes and interfaces
 // that answer (CiliumL2AnnouncementPolicy).

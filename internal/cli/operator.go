@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/heraldlb/herald/internal/source/kube"
+)
+
+func operatorCmd(g *globals) *cobra.Command {
+	oc := kube.DefaultOperatorConfig()
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Run the cluster operator (LB-IPAM), leader-elected through a Lease",
+		Long: `Runs in the cluster (see deploy/helm/herald): allocates addresses to LoadBalancer Services,
+writes status.loadBalancer.ingress and the herald.io/IPAMRequestSatisfied condition, and pool
+status. Only the leader writes; a second replica stands by. The kubeconfig comes from
+--kubeconfig, $KUBECONFIG, the in-cluster service account, or ~/.kube/config.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kubeconfig != "" {
+				os.Setenv("KUBECONFIG", kubeconfig) // the loader below reads it first
+			}
+			cfg, err := ctrlconfig.GetConfig()
+			if err != nil {
+				return &exitError{ExitFailure, err}
+			}
+			if err := kube.RunOperator(cmd.Context(), cfg, oc, g.logger()); err != nil {
+				return &exitError{ExitFailure, err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	cmd.Flags().StringVar(&oc.LeaderElectionNamespace, "leader-election-namespace", oc.LeaderElectionNamespace, "namespace of the leader Lease (empty: no leader election)")
+	return cmd
+}

@@ -1,0 +1,75 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/heraldlb/herald/api/v1alpha1"
+	"github.com/heraldlb/herald/internal/ipam"
+)
+
+// OperatorConfig is `herald operator`'s settings.
+type OperatorConfig struct {
+	// LeaderElectionNamespace holds the Lease; empty turns leader election off (tests).
+	LeaderElectionNamespace string
+	// LeaderElectionID names the Lease.
+	LeaderElectionID string
+	IPAM             ipam.Config
+}
+
+// DefaultOperatorConfig elects a leader through a Lease in herald-system, so a second replica
+// stands by and takes over when the first stops renewing.
+func DefaultOperatorConfig() OperatorConfig {
+	return OperatorConfig{LeaderElectionNamespace: "herald-system", LeaderElectionID: "herald-operator", IPAM: ipam.DefaultConfig()}
+}
+
+// Scheme has the core kinds and Herald's.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RunOperator runs the operator's controllers until ctx ends. Only the leader writes.
+func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logger *slog.Logger) error {
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	log.SetLogger(logrFrom(logger))
+	renew, lease := 10*time.Second, 15*time.Second // client-go's defaults, made explicit
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          oc.LeaderElectionNamespace != "",
+		LeaderElectionNamespace: oc.LeaderElectionNamespace,
+		LeaderElectionID:        oc.LeaderElectionID,
+		LeaseDuration:           &lease,
+		RenewDeadline:           &renew,
+		// On SIGTERM give the Lease up at once, so the standby takes over without waiting.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,94 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	herald "github.com/heraldlb/herald/internal/source/kube"
+)
+
+var (
+	cfg *rest.Config
+	cl  client.Client
+)
+
+// TestMain starts one kube-apiserver and etcd for the package. The binaries come from
+// KUBEBUILDER_ASSETS (hack/test.sh builds them first) or from hack/kube-testenv.sh.
+func TestMain(m *testing.M) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		out, err := exec.Command("../../hack/kube-testenv.sh").Output()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kube tests need kube-apiserver and etcd: hack/kube-testenv.sh failed: %v\n", err)
+			os.Exit(1)
+		}
+		assets = strings.TrimSpace(string(out))
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "deploy", "helm", "herald", "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if cfg, err = env.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "starting kube-apiserver and etcd from %s: %v\n", assets, err)
+		os.Exit(1)
+	}
+	scheme, err := herald.Scheme()
+	if err == nil {
+		cl, err = client.New(cfg, client.Options{Scheme: scheme})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// startOperator runs the operator until the test ends.
+func startOperator(t *testing.T, oc herald.OperatorConfig) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- herald.RunOperator(ctx, cfg, oc, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("operator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("operator did not stop")
+		}
+	})
+}
+
+// eventually polls cond until it returns "" (the timeout bounds a failure, it measures nothing).
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = cond(); last == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %s", what, last)
+}
