@@ -19,8 +19,9 @@ import (
 )
 
 var (
-	cfg *rest.Config
-	cl  client.Client
+	cfg             *rest.Config
+	cl              client.Client
+	kubeconfigBytes []byte // for herald processes
 )
 
 // TestMain starts one kube-apiserver and etcd for the package. The binaries come from
@@ -40,11 +41,14 @@ func TestMain(m *testing.M) {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "deploy", "helm", "herald", "crds")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// Room for thousands of Services (envtest's default range is a /24).
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	var err error
 	if cfg, err = env.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "starting kube-apiserver and etcd from %s: %v\n", assets, err)
 		os.Exit(1)
 	}
+	kubeconfigBytes = env.KubeConfig
 	scheme, err := herald.Scheme()
 	if err == nil {
 		cl, err = client.New(cfg, client.Options{Scheme: scheme})
