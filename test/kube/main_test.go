@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -50,6 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	kubeconfigBytes = env.KubeConfig
 	scheme, err := herald.Scheme()
+	if err == nil {
+		err = coordinationv1.AddToScheme(scheme) // the tests read the leader Lease
+	}
 	if err == nil {
 		cl, err = client.New(cfg, client.Options{Scheme: scheme})
 	}

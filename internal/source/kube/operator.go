@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -60,7 +63,12 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		cfg.QPS, cfg.Burst = oc.QPS, oc.Burst
 	}
 	renew, lease := 10*time.Second, 15*time.Second // client-go's defaults, made explicit
+	lock, err := leaseLock(cfg, oc)
+	if err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		LeaderElectionResourceLockInterface: lock,
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
 		HealthProbeBindAddress:  "0",
@@ -80,4 +88,20 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		return fmt.Errorf("operator: %w", err)
 	}
 	return mgr.Start(ctx)
+}
+
+// leaseLock is the leader Lease with the Pod's name as identity (POD_NAME from the downward
+// API), so `kubectl get lease` says which replica leads. Without POD_NAME controller-runtime
+// uses hostname_uuid.
+func leaseLock(cfg *rest.Config, oc OperatorConfig) (resourcelock.Interface, error) {
+	id := os.Getenv("POD_NAME")
+	if id == "" || oc.LeaderElectionNamespace == "" {
+		return nil, nil
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return resourcelock.New(resourcelock.LeasesResourceLock, oc.LeaderElectionNamespace, oc.LeaderElectionID,
+		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
 }
