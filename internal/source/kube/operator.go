@@ -69,14 +69,14 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		LeaderElectionResourceLockInterface: lock,
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
-		HealthProbeBindAddress:  "0",
-		LeaderElection:          oc.LeaderElectionNamespace != "",
-		LeaderElectionNamespace: oc.LeaderElectionNamespace,
-		LeaderElectionID:        oc.LeaderElectionID,
-		LeaseDuration:           &lease,
-		RenewDeadline:           &renew,
+		Scheme:                              scheme,
+		Metrics:                             metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
+		HealthProbeBindAddress:              "0",
+		LeaderElection:                      oc.LeaderElectionNamespace != "",
+		LeaderElectionNamespace:             oc.LeaderElectionNamespace,
+		LeaderElectionID:                    oc.LeaderElectionID,
+		LeaseDuration:                       &lease,
+		RenewDeadline:                       &renew,
 		// On SIGTERM give the Lease up at once, so the standby takes over without waiting.
 		LeaderElectionReleaseOnCancel: true,
 	})
