@@ -87,6 +87,10 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
+	nc := &NodeConfigs{Client: mgr.GetClient(), Log: logger.With("controller", "bgp-node-configs")}
+	if err := nc.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
 	return mgr.Start(ctx)
 }
 
