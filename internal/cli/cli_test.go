@@ -17,7 +17,7 @@ func TestValidateExitCodes(t *testing.T) {
 	if code, out, _ := run("validate", "-f", "../../examples/standalone"); code != ExitOK || !strings.Contains(out, "0 errors") {
 		t.Fatalf("clean example: exit %d\n%s", code, out)
 	}
-	code, out, _ := run("validate", "-f", "../../../shared/fixtures/seeds/000-home-ops/bad-unsubstituted.yaml")
+	code, out, _ := run("validate", "-f", "../../test/fixtures/seeds/000-home-ops/bad-unsubstituted.yaml")
 	if code != ExitProblems || !strings.Contains(out, "${ENVOY_INTERNAL_LBIP}") {
 		t.Fatalf("bad file: exit %d\n%s", code, out)
 	}
@@ -30,7 +30,7 @@ func TestValidateExitCodes(t *testing.T) {
 }
 
 func TestValidateJSONIncludesDryRun(t *testing.T) {
-	code, out, _ := run("validate", "-o", "json", "-f", "../../../shared/fixtures/seeds/004-enterprise/v2-datacenter.yaml", "-f", "../../../shared/fixtures/seeds/004-enterprise/v2-workload.yaml")
+	code, out, _ := run("validate", "-o", "json", "-f", "../../test/fixtures/seeds/004-enterprise/v2-datacenter.yaml", "-f", "../../test/fixtures/seeds/004-enterprise/v2-workload.yaml")
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
@@ -59,7 +59,7 @@ func TestValidateJSONIncludesDryRun(t *testing.T) {
 }
 
 func TestConvertPrintsHeraldKinds(t *testing.T) {
-	code, out, errOut := run("convert", "-f", "../../../shared/fixtures/seeds/001-opnsense-v1/cilium.yaml")
+	code, out, errOut := run("convert", "-f", "../../test/fixtures/seeds/001-opnsense-v1/cilium.yaml")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/heraldlb/herald/internal/model"
 )
 
-const seeds = "../../../shared/fixtures/seeds"
+const seeds = "../../test/fixtures/seeds"
 
 var seedDirs = []string{"000-home-ops", "001-opnsense-v1", "002-udm-guide", "003-hybrid-bgp-l2", "004-enterprise"}
 

@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-const seeds = "../../../shared/fixtures/seeds"
+const seeds = "../../test/fixtures/seeds"
 
 func TestPlans(t *testing.T) {
 	tests := []struct {

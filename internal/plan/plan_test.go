@@ -14,7 +14,7 @@ import (
 	"github.com/heraldlb/herald/internal/plan"
 )
 
-const seeds = "../../../shared/fixtures/seeds"
+const seeds = "../../test/fixtures/seeds"
 
 // compute loads manifests (files, and extra YAML documents), allocates, and plans.
 func compute(t *testing.T, files []string, extra string, opts plan.Options) *plan.Plan {

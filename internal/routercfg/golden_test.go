@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-const seeds = "../../../shared/fixtures/seeds"
+const seeds = "../../test/fixtures/seeds"
 
 // secured is a small fabric with MD5 (its Secret in the manifests), BFD, multihop and iBGP.
 const secured = `apiVersion: herald.io/v1alpha1

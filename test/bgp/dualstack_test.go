@@ -49,9 +49,7 @@ func TestDualStack(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "m.yaml"), dualStackManifests)
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
 	l.WaitFor("both families in the router's kernel", 60*time.Second, func() string {
-		nhid := regexp.MustCompile(` nhid \d+`) // iproute2 prints the nexthop object id
-		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
-		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		v4, v6 := bgpRoutes(l, "r")
 		for _, want := range []string{"198.51.100.0 via 192.0.2.11", "10.244.1.0/24 via 192.0.2.11"} {
 			if !strings.Contains(v4, want) {
 				return "v4: " + v4
@@ -102,7 +100,6 @@ router bgp 65001
 	// The node has no IPv4 address, so its router ID is derived from its name (reported).
 	writeFile(t, filepath.Join(dir, "m.yaml"), m)
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
-	nhid := regexp.MustCompile(` nhid \d+`)
 	defer func() {
 		if t.Failed() {
 			out, _ := h.CLI("bgp", "peers")
@@ -110,8 +107,7 @@ router bgp 65001
 		}
 	}()
 	l.WaitFor("both families over the IPv6 session", 60*time.Second, func() string {
-		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
-		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		v4, v6 := bgpRoutes(l, "r")
 		if !strings.Contains(v4, "198.51.100.0 via inet6 2001:db8:ffff::11") || !strings.Contains(v6, "2001:db8:100:: via 2001:db8:ffff::11") {
 			return "v4: " + v4 + " v6: " + v6
 		}
@@ -144,13 +140,20 @@ router bgp 65001
 		peerConfigYAML("both", fastTimers, nil, "ipv4", "ipv6"), advertiseAll(false))
 	writeFile(t, filepath.Join(dir, "m.yaml"), m)
 	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
-	nhid := regexp.MustCompile(` nhid \d+`)
 	l.WaitFor("both families over the IPv4 session", 60*time.Second, func() string {
-		v4 := nhid.ReplaceAllString(l.Exec("r", "ip", "route", "show", "proto", "bgp"), "")
-		v6 := nhid.ReplaceAllString(l.Exec("r", "ip", "-6", "route", "show", "proto", "bgp"), "")
+		v4, v6 := bgpRoutes(l, "r")
 		if !strings.Contains(v4, "198.51.100.0 via 192.0.2.11") || !strings.Contains(v6, "2001:db8:100:: via 2001:db8:ffff::11") {
 			return "v4: " + v4 + " v6: " + v6
 		}
 		return ""
 	})
+}
+
+var nhid = regexp.MustCompile(` nhid \d+`)
+
+// bgpRoutes lists a namespace's BGP routes of both families as `ip route` prints them, without
+// the nexthop object ids newer iproute2 adds.
+func bgpRoutes(l *netlab.Lab, ns string) (v4, v6 string) {
+	return nhid.ReplaceAllString(l.Exec(ns, "ip", "route", "show", "proto", "bgp"), ""),
+		nhid.ReplaceAllString(l.Exec(ns, "ip", "-6", "route", "show", "proto", "bgp"), "")
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const seed000 = "../../../shared/fixtures/seeds/000-home-ops"
+const seed000 = "../fixtures/seeds/000-home-ops"
 
 // homeLab is seed 000's network: the UDM at 10.90.254.1 and three nodes on one bridge.
 func homeLab(t *testing.T) (*netlab.Lab, *netlab.FRR) {

@@ -11,7 +11,7 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const seed004 = "../../../shared/fixtures/seeds/004-enterprise"
+const seed004 = "../fixtures/seeds/004-enterprise"
 
 const spineConf = `frr defaults traditional
 log stdout

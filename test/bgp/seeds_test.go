@@ -12,7 +12,7 @@ import (
 	"github.com/heraldlb/herald/test/netlab"
 )
 
-const seed001 = "../../../shared/fixtures/seeds/001-opnsense-v1"
+const seed001 = "../fixtures/seeds/001-opnsense-v1"
 
 func nextHops(f *netlab.FRR, dst string) string {
 	rs, err := f.KernelRoutes()
@@ -94,7 +94,7 @@ func TestSeed001LocalThenClusterDynamicNeighbours(t *testing.T) {
 	}
 }
 
-const seed003 = "../../../shared/fixtures/seeds/003-hybrid-bgp-l2"
+const seed003 = "../fixtures/seeds/003-hybrid-bgp-l2"
 
 const seed003Extra = `apiVersion: v1
 kind: Node

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -42,10 +41,7 @@ func TestOperatorKilledMidAllocation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kubeconfigBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t)
 	bin := netlab.HeraldBinary(t)
 	seen := map[string]string{} // Service -> first address it was given
 	check := func(round int) int {

@@ -18,7 +18,7 @@ import (
 	herald "github.com/heraldlb/herald/internal/source/kube"
 )
 
-const seed000 = "../../../shared/fixtures/seeds/000-home-ops"
+const seed000 = "../fixtures/seeds/000-home-ops"
 
 // apply creates every pool, namespace and Service of the manifests (Cilium kinds converted
 // the way `herald convert` does).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -33,10 +32,7 @@ func TestTwoReplicasOnlyTheLeaderWrites(t *testing.T) {
 	if err := cl.Create(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kubeconfigBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t)
 	bin := netlab.HeraldBinary(t)
 	replicas := map[string]*exec.Cmd{}
 	for _, id := range []string{"replica-a", "replica-b"} {

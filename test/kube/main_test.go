@@ -100,3 +100,13 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() st
 	}
 	t.Fatalf("timed out waiting for %s: %s", what, last)
 }
+
+// writeKubeconfig writes the test API server's kubeconfig for herald processes.
+func writeKubeconfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kubeconfigBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

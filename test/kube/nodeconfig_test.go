@@ -17,7 +17,7 @@ import (
 	herald "github.com/heraldlb/herald/internal/source/kube"
 )
 
-const seed004 = "../../../shared/fixtures/seeds/004-enterprise"
+const seed004 = "../fixtures/seeds/004-enterprise"
 
 // createBGP creates the BGP kinds and Nodes (with their status addresses) of manifests.
 func createBGP(t *testing.T, files ...string) {
