@@ -59,7 +59,7 @@ func condition(t *testing.T, name, typ string) *metav1.Condition {
 // changes nothing; a missing peer config is reported.
 func TestNodeConfigsSeed004(t *testing.T) {
 	createBGP(t, filepath.Join(seed004, "v2-datacenter.yaml"), filepath.Join(seed004, "v2-workload.yaml"))
-	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM})
+	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true})
 	ctx := context.Background()
 	var w3 v1alpha1.BGPNodeConfig
 	eventually(t, "node configs for both workers", 30*time.Second, func() string {

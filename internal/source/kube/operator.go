@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -31,6 +32,9 @@ type OperatorConfig struct {
 	// 100 s to write 2,000 Services' status after a pool change.
 	QPS   float32
 	Burst int
+	// SkipNameValidation lets several operators run in one process (tests): controller-runtime
+	// otherwise refuses a second controller of the same name.
+	SkipNameValidation bool
 }
 
 // DefaultOperatorConfig elects a leader through a Lease in herald-system, so a second replica
@@ -69,6 +73,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		LeaderElectionResourceLockInterface: lock,
+		Controller:                          ctrlconfig.Controller{SkipNameValidation: &oc.SkipNameValidation},
 		Scheme:                              scheme,
 		Metrics:                             metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
 		HealthProbeBindAddress:              "0",
