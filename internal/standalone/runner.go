@@ -16,6 +16,7 @@ import (
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/manifest"
+	"github.com/heraldlb/herald/internal/metrics"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/source/file"
@@ -128,7 +129,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.reconcile(ctx); err != nil {
 		return err
 	}
-	srv := &status.Server{Holder: r.holder, Log: r.log}
+	srv := &status.Server{Holder: r.holder, Log: r.log, Metrics: metrics.Handler(r.holder)}
 	if r.speaker != nil {
 		srv.Routes = r.routes
 	}

@@ -29,11 +29,18 @@ type Server struct {
 	Log    *slog.Logger
 	// Routes answers GET /v1/bgp/routes; nil when the process runs no speaker.
 	Routes func(ctx context.Context, instance, peer, afi string) ([]bgp.RouteStatus, error)
+	// Metrics serves GET /metrics when set. It is injected so that this package stays free
+	// of the Prometheus client.
+	Metrics http.Handler
 }
 
-// Handler returns the HTTP API: GET /v1/status and GET /healthz.
+// Handler returns the HTTP API: GET /v1/status, GET /v1/bgp/routes, GET /healthz and, when
+// Metrics is set, GET /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		snap, _ := s.Holder.Get()
 		w.Header().Set("Content-Type", "application/json")
@@ -128,18 +135,23 @@ func Fetch(ctx context.Context, socket string) (*Snapshot, error) {
 	return &s, nil
 }
 
-func get(ctx context.Context, socket, path string, into any) error {
-	client := &http.Client{Transport: &http.Transport{
+// SocketClient returns an HTTP client that reaches the Herald listening on socket; any host
+// name in the URL will do (http://herald/metrics).
+func SocketClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
+}
+
+func get(ctx context.Context, socket, path string, into any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald"+path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
+	resp, err := SocketClient(socket).Do(req)
 	if err != nil {
 		return fmt.Errorf("no running herald answers on %s (start one with `herald run`, or pass its --state): %w", socket, err)
 	}

@@ -3,6 +3,8 @@ package standalone
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +148,34 @@ func TestStandaloneSeed000(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "lb-pool  False     False        254        11    243") {
 		t.Fatalf("herald ipam pools: %v\n%s", err, out)
 	}
+	metrics := in.scrape()
+	for _, want := range []string{
+		`herald_ipam_pool_addresses_used{pool="lb-pool"} 11`,
+		`herald_ipam_pool_addresses_available{pool="lb-pool"} 243`,
+		`herald_ipam_services{reason="satisfied"} 11`,
+		`herald_config_problems{severity="error"} 0`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("GET /metrics lacks %q:\n%s", want, metrics)
+		}
+	}
+}
+
+// scrape reads GET /metrics over the status socket, as Prometheus would over --status-addr.
+func (in *instance) scrape() string {
+	in.t.Helper()
+	c := status.SocketClient(filepath.Join(in.state, status.SocketName))
+	c.Timeout = 5 * time.Second
+	resp, err := c.Get("http://herald/metrics")
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		in.t.Fatalf("GET /metrics: %v %d\n%s", err, resp.StatusCode, body)
+	}
+	return string(body)
 }
 
 func TestStandaloneRestartEditAndBrokenEdit(t *testing.T) {

@@ -1,0 +1,145 @@
+// Package metrics exposes Herald's state to Prometheus. The collector is pull-based: every
+// scrape reads the current status snapshot, so metrics can never disagree with the CLI or the
+// status page. Labels are bounded (pool, instance, peer, family, reason, state); nothing is
+// labelled per address or per Service.
+package metrics
+
+import (
+	"math/big"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/status"
+)
+
+// Handler serves the collector on a registry of its own (plus Go runtime and process metrics),
+// so that nothing registered globally by a library leaks into Herald's scrape.
+func Handler(holder *status.Holder) http.Handler {
+	return handlerFor(newRegistry(New(holder)))
+}
+
+func newRegistry(c *Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func handlerFor(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Collector turns the snapshot into metrics.
+type Collector struct {
+	holder *status.Holder
+	now    func() time.Time
+}
+
+// New returns a collector over holder; register it on a registry of your own.
+func New(holder *status.Holder) *Collector {
+	return &Collector{holder: holder, now: time.Now}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("herald_"+name, help, labels, nil)
+}
+
+// The metrics, each documented in docs/metrics.md (a test keeps the two in step).
+var (
+	bgpSessionState = desc("bgp_session_state",
+		"1 for the session's current BGP state (idle, connect, active, opensent, openconfirm, established), 0 for the others.",
+		"instance", "peer", "state")
+	bgpSessionUptime = desc("bgp_session_uptime_seconds", "Seconds since the session reached Established (0 when it is not).", "instance", "peer")
+	bgpAdvertised    = desc("bgp_routes_advertised", "Routes advertised to the peer, per address family.", "instance", "peer", "family")
+	bgpReceived      = desc("bgp_routes_received", "Routes received from the peer (and rejected: Herald installs nothing), per address family.", "instance", "peer", "family")
+	poolTotal        = desc("ipam_pool_addresses_total", "Addresses the pool can hand out (reserved addresses excluded).", "pool")
+	poolUsed         = desc("ipam_pool_addresses_used", "Addresses of the pool held by Services.", "pool")
+	poolAvailable    = desc("ipam_pool_addresses_available", "Addresses of the pool still free (0 for a conflicting pool).", "pool")
+	poolConflicting  = desc("ipam_pool_conflicting", "1 when the pool overlaps an older pool and allocates nothing.", "pool")
+	poolDisabled     = desc("ipam_pool_disabled", "1 when the pool is disabled (no new allocations).", "pool")
+	services         = desc("ipam_services", "LoadBalancer Services by allocation result: reason is satisfied or why not.", "reason")
+	problems         = desc("config_problems", "Problems with the configuration, by severity (what herald validate and doctor report).", "severity")
+	snapshotAge      = desc("status_snapshot_age_seconds", "Seconds since the status snapshot was last published.")
+)
+
+var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, poolTotal, poolUsed, poolAvailable,
+	poolConflicting, poolDisabled, services, problems, snapshotAge}
+
+var states = []bgp.SessionState{bgp.StateIdle, bgp.StateConnect, bgp.StateActive, bgp.StateOpenSent, bgp.StateOpenConfirm, bgp.StateEstablished}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range all {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s, _ := c.holder.Get()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, in := range s.BGP {
+		for _, p := range in.Peers {
+			for _, st := range states {
+				gauge(bgpSessionState, b2f(p.State == st), in.Name, p.Address, string(st))
+			}
+			up := 0.0
+			if p.State == bgp.StateEstablished && !p.Since.IsZero() {
+				up = c.now().Sub(p.Since).Seconds()
+			}
+			gauge(bgpSessionUptime, up, in.Name, p.Address)
+			for _, f := range p.Families {
+				fam := f.AFI + "/" + f.SAFI
+				gauge(bgpAdvertised, float64(f.Advertised), in.Name, p.Address, fam)
+				gauge(bgpReceived, float64(f.Received), in.Name, p.Address, fam)
+			}
+		}
+	}
+	for _, p := range s.Pools {
+		gauge(poolTotal, bigf(p.Total), p.Name)
+		gauge(poolUsed, float64(p.Used), p.Name)
+		gauge(poolAvailable, bigf(p.Available), p.Name)
+		gauge(poolConflicting, b2f(p.Conflicting), p.Name)
+		gauge(poolDisabled, b2f(p.Disabled), p.Name)
+	}
+	byReason := map[string]float64{}
+	for _, sv := range s.Services {
+		byReason[sv.Reason]++
+	}
+	for r, n := range byReason {
+		gauge(services, n, r)
+	}
+	bySeverity := map[string]float64{"error": 0, "warning": 0}
+	for _, p := range s.Problems {
+		bySeverity[p.Severity]++
+	}
+	for sev, n := range bySeverity {
+		gauge(problems, n, sev)
+	}
+	if !s.Generated.IsZero() {
+		gauge(snapshotAge, c.now().Sub(s.Generated).Seconds())
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bigf converts a pool size to a float: an IPv6 /64 has 2^64 addresses, which a float64 holds
+// approximately, and that is all a dashboard needs.
+func bigf(n *big.Int) float64 {
+	if n == nil {
+		return 0
+	}
+	f, _ := new(big.Float).SetInt(n).Float64()
+	return f
+}

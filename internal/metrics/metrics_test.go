@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"io"
+	"math/big"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/status"
+)
+
+func scrape(t *testing.T, h *status.Holder, now time.Time) string {
+	t.Helper()
+	c := New(h)
+	c.now = func() time.Time { return now }
+	reg := newRegistry(c)
+	rec := httptest.NewRecorder()
+	handlerFor(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics: %d\n%s", rec.Code, body)
+	}
+	return string(body)
+}
+
+func TestCollectorReflectsSnapshot(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	h := status.NewHolder()
+	h.Publish(&status.Snapshot{
+		Generated: now.Add(-2 * time.Second),
+		Pools: []status.Pool{
+			{Name: "lan", Total: big.NewInt(254), Used: 11, Available: big.NewInt(243)},
+			{Name: "v6", Total: new(big.Int).Lsh(big.NewInt(1), 64), Available: new(big.Int).Lsh(big.NewInt(1), 64)},
+			{Name: "late", Conflicting: true, Total: big.NewInt(8), Available: big.NewInt(0)},
+		},
+		Services: []status.Service{{Reason: "satisfied"}, {Reason: "satisfied"}, {Reason: "out_of_ips"}},
+		Problems: []status.Problem{{Severity: "error"}},
+		BGP: []bgp.InstanceStatus{{Name: "tor", Peers: []bgp.PeerStatus{
+			{Address: "192.0.2.1", State: bgp.StateEstablished, Since: now.Add(-90 * time.Second),
+				Families: []bgp.FamilyCounters{{AFI: "ipv4", SAFI: "unicast", Advertised: 12, Received: 3}}},
+			{Address: "192.0.2.2", State: bgp.StateActive},
+		}}},
+	})
+	got := scrape(t, h, now)
+	for _, want := range []string{
+		`herald_ipam_pool_addresses_total{pool="lan"} 254`,
+		`herald_ipam_pool_addresses_used{pool="lan"} 11`,
+		`herald_ipam_pool_addresses_available{pool="lan"} 243`,
+		`herald_ipam_pool_addresses_total{pool="v6"} 1.8446744073709552e+19`,
+		`herald_ipam_pool_conflicting{pool="late"} 1`,
+		`herald_ipam_pool_conflicting{pool="lan"} 0`,
+		`herald_ipam_services{reason="satisfied"} 2`,
+		`herald_ipam_services{reason="out_of_ips"} 1`,
+		`herald_config_problems{severity="error"} 1`,
+		`herald_config_problems{severity="warning"} 0`,
+		`herald_bgp_session_state{instance="tor",peer="192.0.2.1",state="established"} 1`,
+		`herald_bgp_session_state{instance="tor",peer="192.0.2.1",state="active"} 0`,
+		`herald_bgp_session_state{instance="tor",peer="192.0.2.2",state="active"} 1`,
+		`herald_bgp_session_uptime_seconds{instance="tor",peer="192.0.2.1"} 90`,
+		`herald_bgp_session_uptime_seconds{instance="tor",peer="192.0.2.2"} 0`,
+		`herald_bgp_routes_advertised{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 12`,
+		`herald_bgp_routes_received{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 3`,
+		`herald_status_snapshot_age_seconds 2`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(got, want+"\n") && !strings.Contains(got, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
+
+// TestEmptySnapshot: before the first reconcile there is nothing to report, and a scrape must
+// still succeed (Prometheus marks a target down on a 500).
+func TestEmptySnapshot(t *testing.T) {
+	got := scrape(t, status.NewHolder(), time.Now())
+	if strings.Contains(got, "herald_status_snapshot_age_seconds") || !strings.Contains(got, `herald_config_problems{severity="error"} 0`) {
+		t.Fatalf("empty snapshot scrape:\n%s", got)
+	}
+}
+
+// TestEveryMetricDocumented keeps docs/metrics.md in step with the collector.
+func TestEveryMetricDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(herald_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	exported := map[string]bool{}
+	for _, d := range all {
+		n := name.FindStringSubmatch(d.String())[1]
+		exported[n] = true
+		if !documented[n] {
+			t.Errorf("%s is exported but not documented in docs/metrics.md", n)
+		}
+	}
+	for n := range documented {
+		if !exported[n] {
+			t.Errorf("docs/metrics.md documents %s, which Herald does not export", n)
+		}
+	}
+}
