@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"encoding/json"
 	"io"
 	"math/big"
 	"net/http/httptest"
@@ -92,15 +93,12 @@ func TestEveryMetricDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
 	documented := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(herald_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = true
 	}
-	exported := map[string]bool{}
-	for _, d := range all {
-		n := name.FindStringSubmatch(d.String())[1]
-		exported[n] = true
+	exported := exportedNames()
+	for n := range exported {
 		if !documented[n] {
 			t.Errorf("%s is exported but not documented in docs/metrics.md", n)
 		}
@@ -110,4 +108,46 @@ func TestEveryMetricDocumented(t *testing.T) {
 			t.Errorf("docs/metrics.md documents %s, which Herald does not export", n)
 		}
 	}
+}
+
+// TestDashboardUsesExportedNames: every herald_ series the Grafana dashboard queries exists,
+// so a renamed metric cannot leave an empty panel behind.
+func TestDashboardUsesExportedNames(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/grafana/herald-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("deploy/grafana/herald-dashboard.json: %v", err)
+	}
+	exported := exportedNames()
+	used := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range regexp.MustCompile(`herald_[a-z_]+`).FindAllString(tg.Expr, -1) {
+				used++
+				if !exported[n] {
+					t.Errorf("panel %q queries %s, which Herald does not export", p.Title, n)
+				}
+			}
+		}
+	}
+	if used == 0 {
+		t.Fatal("the dashboard queries no herald_ metric")
+	}
+}
+
+func exportedNames() map[string]bool {
+	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	out := map[string]bool{}
+	for _, d := range all {
+		out[name.FindStringSubmatch(d.String())[1]] = true
+	}
+	return out
 }
