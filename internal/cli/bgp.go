@@ -29,9 +29,9 @@ func bgpCmd(g *globals) *cobra.Command {
 		Short: "List BGP peers: one row per session and family",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := status.Fetch(cmd.Context(), socket())
+			s, err := fetchSnapshot(cmd.Context(), state)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
 			if g.output != "table" {
 				return g.print(s.BGP)
@@ -83,9 +83,9 @@ func bgpCmd(g *globals) *cobra.Command {
 			if kind != "advertised" && kind != "available" {
 				return &exitError{ExitFailure, fmt.Errorf("%q: want advertised or available", kind)}
 			}
-			s, err := status.Fetch(cmd.Context(), socket())
+			s, err := fetchSnapshot(cmd.Context(), state)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
 			type row struct {
 				Instance string            `json:"instance"`

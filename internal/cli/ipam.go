@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/heraldlb/herald/internal/standalone"
 	"github.com/heraldlb/herald/internal/status"
 )
 
@@ -16,16 +14,7 @@ func ipamCmd(g *globals) *cobra.Command {
 	var state string
 	cmd := &cobra.Command{Use: "ipam", Short: "Show address pools and allocations of a running Herald"}
 	cmd.PersistentFlags().StringVar(&state, "state", "", "state directory of the running herald (default as for `herald run`)")
-	fetch := func(cmd *cobra.Command) (*status.Snapshot, error) {
-		if state == "" {
-			state = standalone.DefaultStateDir()
-		}
-		s, err := status.Fetch(cmd.Context(), filepath.Join(state, status.SocketName))
-		if err != nil {
-			return nil, &exitError{ExitFailure, err}
-		}
-		return s, nil
-	}
+	fetch := func(cmd *cobra.Command) (*status.Snapshot, error) { return fetchSnapshot(cmd.Context(), state) }
 	cmd.AddCommand(&cobra.Command{
 		Use:   "pools",
 		Short: "List pools with their address counts",

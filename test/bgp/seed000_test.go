@@ -93,6 +93,12 @@ func TestSeed000ThreeNodesECMP(t *testing.T) {
 	if err != nil || !strings.Contains(out, "65010     65001    10.90.254.1:179  established") || !strings.Contains(out, "ipv4/unicast  0         11") {
 		t.Errorf("herald bgp peers: %v\n%s", err, out)
 	}
+	out, err = heralds[0].CLI("status")
+	t.Logf("herald status:\n%s", out)
+	if err != nil || !strings.Contains(out, "peer 10.90.254.1 AS 65001  ESTABLISHED") || !strings.Contains(out, "ipv4 adv 11 rcv 0") ||
+		!strings.Contains(out, "services: 11, 0 without an address") {
+		t.Errorf("herald status: %v\n%s", err, out)
+	}
 	out, err = heralds[0].CLI("bgp", "routes", "advertised", "ipv4", "unicast", "peer", "10.90.254.1")
 	if err != nil || strings.Count(out, "10.99.8.") != 11 || !strings.Contains(out, "10.90.3.101") {
 		t.Errorf("herald bgp routes advertised: %v\n%s", err, out)

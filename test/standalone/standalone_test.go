@@ -148,6 +148,10 @@ func TestStandaloneSeed000(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "lb-pool  False     False        254        11    243") {
 		t.Fatalf("herald ipam pools: %v\n%s", err, out)
 	}
+	out, err = exec.Command(heraldBin, "status", "--state", in.state).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "lb-pool  [#.........] 11/254 used") || !strings.Contains(string(out), "services: 11, 0 without an address") {
+		t.Fatalf("herald status: %v\n%s", err, out)
+	}
 	metrics := in.scrape()
 	for _, want := range []string{
 		`herald_ipam_pool_addresses_used{pool="lb-pool"} 11`,
