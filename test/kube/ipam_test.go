@@ -3,6 +3,9 @@ package kube
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,7 +55,8 @@ func apply(t *testing.T, files ...string) {
 
 func TestSeed000RequestedIPs(t *testing.T) {
 	apply(t, filepath.Join(seed000, "networking.yaml"), filepath.Join(seed000, "services.yaml"))
-	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true})
+	metricsAddr := freeLoopbackAddr(t)
+	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true, MetricsAddr: metricsAddr})
 	ctx := context.Background()
 	eventually(t, "11 Services with their requested addresses", 30*time.Second, func() string {
 		var svcs corev1.ServiceList
@@ -88,4 +92,27 @@ func TestSeed000RequestedIPs(t *testing.T) {
 		}
 		return ""
 	})
+	// The operator's /metrics answers with reconcile outcomes and the API requests it made.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`controller_runtime_reconcile_total{controller="ipam",result="success"}`, `rest_client_requests_total{code="200"`, "workqueue_depth"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("operator /metrics lacks %s", want)
+		}
+	}
+}
+
+// freeLoopbackAddr returns a loopback address with a port nobody listens on now.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

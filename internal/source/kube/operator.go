@@ -35,6 +35,9 @@ type OperatorConfig struct {
 	// SkipNameValidation lets several operators run in one process (tests): controller-runtime
 	// otherwise refuses a second controller of the same name.
 	SkipNameValidation bool
+	// MetricsAddr serves controller-runtime's metrics (reconcile counts, durations and errors,
+	// work queues, API requests by verb and code) at /metrics; empty turns it off.
+	MetricsAddr string
 }
 
 // DefaultOperatorConfig elects a leader through a Lease in herald-system, so a second replica
@@ -75,7 +78,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		LeaderElectionResourceLockInterface: lock,
 		Controller:                          ctrlconfig.Controller{SkipNameValidation: &oc.SkipNameValidation},
 		Scheme:                              scheme,
-		Metrics:                             metricsserver.Options{BindAddress: "0"}, // Herald serves its own metrics
+		Metrics:                             metricsserver.Options{BindAddress: metricsAddr(oc.MetricsAddr)},
 		HealthProbeBindAddress:              "0",
 		LeaderElection:                      oc.LeaderElectionNamespace != "",
 		LeaderElectionNamespace:             oc.LeaderElectionNamespace,
@@ -113,4 +116,12 @@ func leaseLock(cfg *rest.Config, oc OperatorConfig) (resourcelock.Interface, err
 	}
 	return resourcelock.New(resourcelock.LeasesResourceLock, oc.LeaderElectionNamespace, oc.LeaderElectionID,
 		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+}
+
+// metricsAddr maps "off" (empty) to controller-runtime's "0".
+func metricsAddr(addr string) string {
+	if addr == "" {
+		return "0"
+	}
+	return addr
 }
