@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/migrate"
 	"github.com/heraldlb/herald/internal/model"
 )
@@ -21,12 +20,10 @@ func migrateCmd(g *globals) *cobra.Command {
 		Short: "Print ordered, reversible steps, each with the command that verifies it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			set, err := manifest.LoadFiles(paths...)
+			set, _, built, err := loadManifests(paths)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
-			h := manifest.Herald(set)
-			built := manifest.Build(h)
 			opts := migrate.Options{RouterASN: routerASN, ASN: asn, Files: paths}
 			if router != "" {
 				if opts.Router, err = netip.ParseAddr(router); err != nil {

@@ -25,11 +25,10 @@ dynamic neighbours), timers, MD5, BFD, an import filter limited to the pools, EC
 RFC 8326 graceful-shutdown policy.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			set, err := manifest.LoadFiles(paths...)
+			_, _, built, err := loadManifests(paths)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
-			built := manifest.Build(manifest.Herald(set))
 			for _, p := range built.Problems {
 				if p.Severity == manifest.Error {
 					fmt.Fprintln(g.stderr, p.String())

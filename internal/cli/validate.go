@@ -37,11 +37,10 @@ Exits 1 when any error is found.`,
 			if err != nil {
 				return &exitError{ExitFailure, err}
 			}
-			set, err := manifest.LoadFiles(paths...)
+			set, _, built, err := loadManifests(paths)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
-			built := manifest.Build(manifest.Herald(set))
 			alloc := ipam.New(ipam.DefaultConfig())
 			results := alloc.Reconcile(built.Cluster.Pools, built.Cluster.Services)
 			rep := validateReport{Files: len(files), Objects: len(set.Objects), Problems: standalone.Problems(built.Problems),
@@ -100,12 +99,10 @@ Herald's kinds and prints the result as YAML; Herald and core objects are printe
 What cannot be converted exactly is reported on stderr. Exits 1 when any error is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			set, err := manifest.LoadFiles(paths...)
+			_, h, built, err := loadManifests(paths)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
-			h := manifest.Herald(set)
-			built := manifest.Build(h)
 			for _, p := range built.Problems {
 				fmt.Fprintln(g.stderr, p.String())
 			}
@@ -121,4 +118,16 @@ What cannot be converted exactly is reported on stderr. Exits 1 when any error i
 	cmd.Flags().StringSliceVarP(&paths, "filename", "f", nil, "manifest files or directories (repeatable)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
+}
+
+// loadManifests reads the files (raw: as written), converts Cilium and MetalLB objects to
+// Herald's kinds (converted) and builds the cluster model; a file that cannot be read is an
+// ExitFailure.
+func loadManifests(paths []string) (raw, converted *manifest.Set, built *manifest.Built, err error) {
+	raw, err = manifest.LoadFiles(paths...)
+	if err != nil {
+		return nil, nil, nil, &exitError{ExitFailure, err}
+	}
+	converted = manifest.Herald(raw)
+	return raw, converted, manifest.Build(converted), nil
 }

@@ -70,7 +70,7 @@ func TestOperatorKilledMidAllocation(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--leader-election-namespace=", "--kube-api-qps", "2000", "--kube-api-burst", "4000", "--log-level", "error")
+		cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--leader-election-namespace=", "--kube-api-qps", "2000", "--kube-api-burst", "4000", "--log-level", "error", "--metrics-addr=")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -36,7 +36,8 @@ func TestTwoReplicasOnlyTheLeaderWrites(t *testing.T) {
 	bin := netlab.HeraldBinary(t)
 	replicas := map[string]*exec.Cmd{}
 	for _, id := range []string{"replica-a", "replica-b"} {
-		cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--log-level", "error")
+		// Each replica its own metrics port, as each pod has its own network namespace.
+		cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--log-level", "error", "--metrics-addr", freeLoopbackAddr(t))
 		cmd.Env = append(os.Environ(), "POD_NAME="+id)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	herald "github.com/heraldlb/herald/internal/source/kube"
+	"github.com/heraldlb/herald/internal/testutil"
 )
 
 var (
@@ -87,19 +88,8 @@ func startOperator(t *testing.T, oc herald.OperatorConfig) {
 	})
 }
 
-// eventually polls cond until it returns "" (the timeout bounds a failure, it measures nothing).
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
-}
+// eventually is testutil.Eventually, named for these tests.
+var eventually = testutil.Eventually
 
 // writeKubeconfig writes the test API server's kubeconfig for herald processes.
 func writeKubeconfig(t *testing.T) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldlb/herald/internal/bgp"
 	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/testutil"
 )
 
 // receiver is a plain GoBGP router on loopback that accepts whatever the speaker sends, so
@@ -87,17 +88,10 @@ func (r *receiver) received(t *testing.T) map[string]string {
 	return out
 }
 
+// waitFor waits up to 20 s for cond (which says what is still wrong) to hold.
 func waitFor(t *testing.T, what string, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
+	testutil.Eventually(t, what, 20*time.Second, cond)
 }
 
 func lp(v uint32) *uint32 { return &v }
