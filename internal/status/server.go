@@ -34,13 +34,14 @@ type Server struct {
 	Metrics http.Handler
 }
 
-// Handler returns the HTTP API: GET /v1/status, GET /v1/bgp/routes, GET /healthz and, when
-// Metrics is set, GET /metrics.
+// Handler returns the HTTP API: the status page at GET /, GET /v1/status, GET /v1/bgp/routes,
+// GET /healthz and, when Metrics is set, GET /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
+	s.pageHandlers(mux)
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		snap, _ := s.Holder.Get()
 		w.Header().Set("Content-Type", "application/json")

@@ -152,7 +152,10 @@ func TestStandaloneSeed000(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "lb-pool  [#.........] 11/254 used") || !strings.Contains(string(out), "services: 11, 0 without an address") {
 		t.Fatalf("herald status: %v\n%s", err, out)
 	}
-	metrics := in.scrape()
+	if page := in.get("/"); strings.Count(page, `<g class="vip"`) != 11 || !strings.Contains(page, "Every LoadBalancer Service has its address.") {
+		t.Errorf("status page: want 11 VIPs and no unsatisfied Service:\n%s", page)
+	}
+	metrics := in.get("/metrics")
 	for _, want := range []string{
 		`herald_ipam_pool_addresses_used{pool="lb-pool"} 11`,
 		`herald_ipam_pool_addresses_available{pool="lb-pool"} 243`,
@@ -165,19 +168,19 @@ func TestStandaloneSeed000(t *testing.T) {
 	}
 }
 
-// scrape reads GET /metrics over the status socket, as Prometheus would over --status-addr.
-func (in *instance) scrape() string {
+// get reads path over the status socket, as a browser or Prometheus would over --status-addr.
+func (in *instance) get(path string) string {
 	in.t.Helper()
 	c := status.SocketClient(filepath.Join(in.state, status.SocketName))
 	c.Timeout = 5 * time.Second
-	resp, err := c.Get("http://herald/metrics")
+	resp, err := c.Get("http://herald" + path)
 	if err != nil {
 		in.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		in.t.Fatalf("GET /metrics: %v %d\n%s", err, resp.StatusCode, body)
+		in.t.Fatalf("GET %s: %v %d\n%s", path, err, resp.StatusCode, body)
 	}
 	return string(body)
 }

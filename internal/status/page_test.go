@@ -1,0 +1,99 @@
+package status
+
+import (
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldlb/herald/internal/bgp"
+)
+
+func testSnapshot(now time.Time) *Snapshot {
+	return &Snapshot{
+		Generated: now.Add(-time.Second), Mode: "standalone", Node: "node-1",
+		BGP: []bgp.InstanceStatus{{Name: "tor", LocalASN: 64512, Peers: []bgp.PeerStatus{
+			{Address: "192.0.2.1", ASN: 65000, State: bgp.StateEstablished, Since: now.Add(-time.Minute),
+				Families: []bgp.FamilyCounters{{AFI: "ipv4", SAFI: "unicast", Advertised: 2}}},
+			{Address: "192.0.2.2", ASN: 65000, State: bgp.StateActive},
+		}}},
+		Pools: []Pool{{Name: "lan", Total: big.NewInt(200), Used: 50, Available: big.NewInt(150)},
+			{Name: "late", Conflicting: true, ConflictsWith: "lan", Total: big.NewInt(8), Available: big.NewInt(0)}},
+		Services: []Service{
+			{Namespace: "demo", Name: "web", IPs: []string{"10.0.0.11"}, Satisfied: true},
+			{Namespace: "demo", Name: "api", IPs: []string{"10.0.0.10"}, Satisfied: true},
+			{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "<pool lan is full>"},
+		},
+		Problems: []Problem{{Severity: "error", Source: "pools.yaml:3", Object: "LoadBalancerIPPool late", Message: "overlaps lan"}},
+	}
+}
+
+func TestPageShowsTheSnapshot(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	if err := RenderPage(&b, testSnapshot(now), now); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	count := func(re string) int { return len(regexp.MustCompile(re).FindAllString(page, -1)) }
+	if n := count(`<g class="router" data-name="192\.0\.2\.\d"><rect class="up"`); n != 1 {
+		t.Errorf("%d green routers, want 1", n)
+	}
+	if n := count(`<g class="router" data-name="192\.0\.2\.2"><rect class="down"`); n != 1 {
+		t.Errorf("the down session's router is not red (%d)", n)
+	}
+	if n := count(`<line class="edge down"`); n != 1 {
+		t.Errorf("%d red edges, want 1", n)
+	}
+	if n := count(`<g class="vip"`); n != 2 {
+		t.Errorf("%d VIPs drawn, want 2", n)
+	}
+	if !strings.Contains(page, `data-name="10.0.0.10"`) || strings.Index(page, `data-name="10.0.0.10"`) > strings.Index(page, `data-name="10.0.0.11"`) {
+		t.Error("VIPs not drawn in address order")
+	}
+	for _, want := range []string{
+		`<g class="node" data-name="node-1">`,
+		`<td class="up">established</td>`, `<td class="down">active</td>`,
+		`style="width: 25%"`, `conflicts with lan: allocates nothing`,
+		`Services without an address (1)`,
+		`its pool has no free address: &lt;pool lan is full&gt;`, // in words, and escaped
+		`<td class="error">error</td>`, `overlaps lan`,
+		`<script src="/static/live.js">`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "http://") || strings.Contains(page, "https://") {
+		t.Error("the page refers to an outside address; every asset must be embedded")
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}
+
+func TestPageServedWithItsAssets(t *testing.T) {
+	h := NewHolder()
+	h.Publish(testSnapshot(time.Now()))
+	srv := httptest.NewServer((&Server{Holder: h, Log: slog.New(slog.DiscardHandler)}).Handler())
+	defer srv.Close()
+	for path, want := range map[string]string{"/": "<svg id=\"topology\"", "/static/style.css": "--ok", "/static/live.js": "setInterval"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	if resp, _ := http.Get(srv.URL + "/nothing-here"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nothing-here: %d, want 404", resp.StatusCode)
+	}
+}
