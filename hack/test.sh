@@ -23,9 +23,11 @@ ensure_apt() {
 }
 export -f ensure_apt say die
 
-# The BGP interop and lab tests run FRR in network namespaces: they need root, frr and iproute2.
+# The BGP interop and lab tests run FRR in network namespaces: they need root, frr and iproute2;
+# the status page test drives Debian's headless chromium.
 [ "$(id -u)" -eq 0 ] || die "the interop tests create network namespaces and need root (CI runs as root)"
-ensure_apt frr iproute2 iputils-arping
+ensure_apt frr iproute2 iputils-arping chromium
+[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after installing chromium"
 for f in /usr/lib/frr/bgpd /usr/lib/frr/zebra /usr/lib/frr/bfdd /usr/bin/vtysh; do
   [ -x "$f" ] || die "$f is missing after installing frr"
 done
@@ -56,8 +58,11 @@ if ! git diff --quiet -- api deploy 2>/dev/null; then
   die "api/ or deploy/ is out of date: run hack/generate.sh and commit the result"
 fi
 
-say "unit and integration tests (race detector on)"
-go test -race -count=1 ./...
+# Screenshots and other test artifacts are kept in test/artifacts (or $HERALD_ARTIFACTS).
+artifacts=${HERALD_ARTIFACTS:-$PWD/test/artifacts}
+mkdir -p "$artifacts"
+say "unit and integration tests (race detector on; artifacts in $artifacts)"
+go test -race -count=1 -artifacts -outputdir "$artifacts" ./...
 
 fuzztime=${HERALD_FUZZTIME:-10s}
 say "fuzzing the parsers of user input for $fuzztime each"
