@@ -133,4 +133,3 @@ func save(t *testing.T, name string, png []byte) {
 	}
 	t.Logf("screenshot: %s", path)
 }
-
