@@ -43,6 +43,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		return ""
 	})
 
+	waitEstablished(l, h)
+
 	// The node's Herald lives in its namespace; its status socket is a file, so the test
 	// serves it to the browser on the host's loopback.
 	base := socketProxy(t, filepath.Join(h.State, status.SocketName))

@@ -85,6 +85,7 @@ func TestSeed000ThreeNodesECMP(t *testing.T) {
 	}
 
 	// What the user checks on the node: herald bgp peers and routes.
+	waitEstablished(l, heralds[0])
 	out, err := heralds[0].CLI("bgp", "peers")
 	t.Logf("herald bgp peers:\n%s", out)
 	if rs, err := udm.KernelRoutes(); err == nil {

@@ -158,19 +158,34 @@ func TestSeed003TwoInstancesTwoPeers(t *testing.T) {
 		}
 		return ""
 	})
-	snap, err := h.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range snap.BGP {
-		for _, p := range in.Peers {
-			if p.State != "established" {
-				t.Errorf("%s %s: %s", in.Name, p.Address, p.State)
-			}
-		}
-	}
+	waitEstablished(l, h)
 	// Nothing the UDM sent was installed on the node.
 	if out := l.Exec("n1", "ip", "route", "show", "proto", "bgp"); strings.TrimSpace(out) != "" {
 		t.Errorf("routes installed on the node: %s", out)
 	}
+}
+
+// waitEstablished waits until Herald's own status shows every session established: it
+// refreshes session state every poll, so it may trail what the router already sees.
+func waitEstablished(l *netlab.Lab, h *netlab.Herald) {
+	l.WaitFor("every session established in Herald's status", 10*time.Second, func() string {
+		snap, err := h.Snapshot()
+		if err != nil {
+			return err.Error()
+		}
+		bad := []string{}
+		n := 0
+		for _, in := range snap.BGP {
+			for _, p := range in.Peers {
+				n++
+				if p.State != "established" {
+					bad = append(bad, fmt.Sprintf("%s %s: %s", in.Name, p.Address, p.State))
+				}
+			}
+		}
+		if n == 0 {
+			return "no sessions"
+		}
+		return strings.Join(bad, ", ")
+	})
 }
