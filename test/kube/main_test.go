@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -56,6 +58,9 @@ func TestMain(m *testing.M) {
 		err = coordinationv1.AddToScheme(scheme) // the tests read the leader Lease
 	}
 	if err == nil {
+		err = eventsv1.AddToScheme(scheme) // and the operator's events
+	}
+	if err == nil {
 		cl, err = client.New(cfg, client.Options{Scheme: scheme})
 	}
 	if err != nil {
@@ -68,24 +73,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startOperator runs the operator until the test ends.
-func startOperator(t *testing.T, oc herald.OperatorConfig) {
+// startOperator runs the operator until the test ends, or until the returned stop is called.
+func startOperator(t *testing.T, oc herald.OperatorConfig) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() { done <- herald.RunOperator(ctx, cfg, oc, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("operator: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("operator did not stop")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("operator did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // eventually is testutil.Eventually, named for these tests.

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -44,6 +45,10 @@ type IPAM struct {
 	Client client.Client
 	Log    *slog.Logger
 	Config ipam.Config
+	// Events records what changed for people running kubectl describe; nil records nothing.
+	// Events are emitted only with a status write, so a resync that changes nothing (a
+	// restart, a failover) emits nothing.
+	Events events.EventRecorder
 
 	mu    sync.Mutex
 	alloc *ipam.Allocator
@@ -156,7 +161,39 @@ func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Res
 	if err := r.Client.Status().Patch(ctx, want, client.MergeFrom(s)); err != nil {
 		return fmt.Errorf("Service %s/%s: %w", s.Namespace, s.Name, err)
 	}
+	r.serviceEvents(s, want, res)
 	return nil
+}
+
+// serviceEvents says on the Service what the write just changed: an address given, changed
+// or taken away, or the allocation newly failing.
+func (r *IPAM) serviceEvents(old, cur *corev1.Service, res ipam.Result) {
+	if r.Events == nil {
+		return
+	}
+	was, is := ingressIPs(old.Status), ingressIPs(cur.Status)
+	pools := strings.Join(slices.Compact(slices.Clone(res.Pools)), ",")
+	switch {
+	case was == "" && is != "":
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "IPAllocated", "Allocate", "address %s from pool %s", is, pools)
+	case was != "" && is == "":
+		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, "IPReleased", "Release", "address %s released: %s", was, res.Message)
+	case was != is:
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "IPChanged", "Allocate", "address %s (was %s) from pool %s", is, was, pools)
+	}
+	before := meta.FindStatusCondition(old.Status.Conditions, ConditionIPAMSatisfied)
+	after := meta.FindStatusCondition(cur.Status.Conditions, ConditionIPAMSatisfied)
+	if after != nil && after.Status == metav1.ConditionFalse && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
+		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, after.Reason, "Allocate", "no address: %s", after.Message)
+	}
+}
+
+func ingressIPs(st corev1.ServiceStatus) string {
+	var ips []string
+	for _, in := range st.LoadBalancer.Ingress {
+		ips = append(ips, in.IP)
+	}
+	return strings.Join(ips, ",")
 }
 
 func (r *IPAM) writePool(ctx context.Context, p *v1alpha1.LoadBalancerIPPool, ps ipam.PoolStatus) error {
@@ -179,6 +216,15 @@ func (r *IPAM) writePool(ctx context.Context, p *v1alpha1.LoadBalancerIPPool, ps
 	}
 	if err := r.Client.Status().Patch(ctx, want, client.MergeFrom(p)); err != nil {
 		return fmt.Errorf("pool %s: %w", p.Name, err)
+	}
+	if r.Events != nil {
+		before := meta.FindStatusCondition(p.Status.Conditions, ConditionPoolConflict)
+		switch {
+		case conflict.Status == metav1.ConditionTrue && (before == nil || before.Status != metav1.ConditionTrue):
+			r.Events.Eventf(want, nil, corev1.EventTypeWarning, "PoolConflict", "Allocate", "%s", conflict.Message)
+		case conflict.Status == metav1.ConditionFalse && before != nil && before.Status == metav1.ConditionTrue:
+			r.Events.Eventf(want, nil, corev1.EventTypeNormal, "PoolConflictResolved", "Allocate", "no longer overlaps an older pool; allocating again")
+		}
 	}
 	return nil
 }

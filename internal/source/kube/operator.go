@@ -91,7 +91,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM}
+	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator")}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
