@@ -56,7 +56,8 @@ func TestEventsOnChangeOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cl.Delete(ctx, s) }) // the API server is shared by the package's tests
-		time.Sleep(1100 * time.Millisecond)         // creation times have one-second resolution: "first" is older and wins
+		// Creation times have one-second resolution: "first" is older and wins.
+		time.Sleep(1100 * time.Millisecond)
 	}
 	stop := startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true})
 	eventually(t, "events on both Services", 30*time.Second, func() string {
