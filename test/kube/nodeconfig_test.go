@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,13 +99,23 @@ func TestNodeConfigsSeed004(t *testing.T) {
 	if err := cl.Create(ctx, second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the conflict and the missing peer config reported on the newer config", 30*time.Second, func() string {
+	eventually(t, "the conflict reported on the newer config", 30*time.Second, func() string {
 		c := condition(t, "newer", herald.ConditionConflictingClusterConfig)
 		if c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Sprintf("conflict condition %+v", c)
 		}
 		return ""
 	})
+	eventually(t, "Warning events on the newer config", 30*time.Second, func() string {
+		// It selects no node of its own, so its peers are not planned and only the conflict shows.
+		if got := eventsAbout(t, "default", "BGPClusterConfig", "newer"); !slices.Equal(got, []string{"ConflictingClusterConfig"}) {
+			return fmt.Sprintf("%v", got)
+		}
+		return ""
+	})
+	if got := eventsAbout(t, "default", "BGPClusterConfig", "leaf-spine-bgp"); len(got) != 0 {
+		t.Errorf("events on the healthy config: %v", got)
+	}
 	if c := condition(t, "leaf-spine-bgp", herald.ConditionConflictingClusterConfig); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("the older config reports a conflict: %+v", c)
 	}

@@ -217,15 +217,7 @@ func (r *IPAM) writePool(ctx context.Context, p *v1alpha1.LoadBalancerIPPool, ps
 	if err := r.Client.Status().Patch(ctx, want, client.MergeFrom(p)); err != nil {
 		return fmt.Errorf("pool %s: %w", p.Name, err)
 	}
-	if r.Events != nil {
-		before := meta.FindStatusCondition(p.Status.Conditions, ConditionPoolConflict)
-		switch {
-		case conflict.Status == metav1.ConditionTrue && (before == nil || before.Status != metav1.ConditionTrue):
-			r.Events.Eventf(want, nil, corev1.EventTypeWarning, "PoolConflict", "Allocate", "%s", conflict.Message)
-		case conflict.Status == metav1.ConditionFalse && before != nil && before.Status == metav1.ConditionTrue:
-			r.Events.Eventf(want, nil, corev1.EventTypeNormal, "PoolConflictResolved", "Allocate", "no longer overlaps an older pool; allocating again")
-		}
-	}
+	problemEvents(r.Events, want, p.Status.Conditions, want.Status.Conditions, ConditionPoolConflict)
 	return nil
 }
 

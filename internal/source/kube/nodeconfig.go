@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -39,6 +40,8 @@ const LabelManaged = "herald.io/managed-by"
 type NodeConfigs struct {
 	Client client.Client
 	Log    *slog.Logger
+	// Events records condition changes on cluster configs; nil records nothing.
+	Events events.EventRecorder
 }
 
 // SetupWithManager registers the controller.
@@ -195,5 +198,7 @@ func (r *NodeConfigs) writeConditions(ctx context.Context, cc *v1alpha1.BGPClust
 	if err := r.Client.Status().Patch(ctx, want, client.MergeFrom(cc)); err != nil {
 		return fmt.Errorf("BGPClusterConfig %s conditions: %w", cc.Name, err)
 	}
+	problemEvents(r.Events, want, cc.Status.Conditions, want.Status.Conditions,
+		ConditionNoMatchingNode, ConditionMissingPeerConfigs, ConditionConflictingClusterConfig)
 	return nil
 }

@@ -95,7 +95,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	nc := &NodeConfigs{Client: mgr.GetClient(), Log: logger.With("controller", "bgp-node-configs")}
+	nc := &NodeConfigs{Client: mgr.GetClient(), Log: logger.With("controller", "bgp-node-configs"), Events: mgr.GetEventRecorder("herald-operator")}
 	if err := nc.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
