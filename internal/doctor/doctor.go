@@ -149,17 +149,17 @@ func isPlaceholder(msg string) bool {
 	return strings.Contains(msg, "unsubstituted variable") || strings.Contains(msg, "literal null")
 }
 
-// reasonFix says, per allocation reason, what it means and what to do.
-var reasonFix = map[ipam.Reason][2]string{
-	ipam.NoPool:               {"no pool can give this Service an address", "add a LoadBalancerIPPool with a block of the family the Service asks for, or request an address inside an existing pool"},
-	ipam.PoolSelectorMismatch: {"pools exist but their selectors do not pick this Service", "give the Service the labels a pool's serviceSelector asks for, or widen the pool's selector (the evidence names the pool and selector)"},
-	ipam.PoolDisabled:         {"the pools that would serve this Service are disabled", "set spec.disabled: false on the pool, or add another pool"},
-	ipam.PoolConflicting:      {"the requested address is in a pool that overlaps an older pool, and conflicting pools allocate nothing", "remove the overlap between the pools"},
-	ipam.OutOfIPs:             {"every pool that serves this Service is full", "add a block to the pool or add a pool"},
-	ipam.AlreadyAllocated:     {"the requested address belongs to another Service", "request another address, or give both Services the same sharing key (herald.io/sharing-key) if they should share it"},
-	ipam.IncompatibleSharing:  {"the Services sharing the address cannot share it with this one", "use distinct ports, the same externalTrafficPolicy (and the same pod selector for Local), and allow each other's namespace with herald.io/sharing-cross-namespace"},
-	ipam.ReservedIP:           {"the requested address is a network, broadcast or avoided .0/.255 address of its pool", "request another address, or set allowFirstLastIPs: \"Yes\" / avoidBuggyIPs: false on the pool"},
-	ipam.BadAnnotation:        {"an IPAM annotation or spec.loadBalancerIP cannot be read", "fix the value the evidence names; the Service keeps the address it had"},
+// reasonFix says, per allocation reason, what to do (ipam.Reason.Meaning says what it means).
+var reasonFix = map[ipam.Reason]string{
+	ipam.NoPool:               "add a LoadBalancerIPPool with a block of the family the Service asks for, or request an address inside an existing pool",
+	ipam.PoolSelectorMismatch: "give the Service the labels a pool's serviceSelector asks for, or widen the pool's selector (the evidence names the pool and selector)",
+	ipam.PoolDisabled:         "set spec.disabled: false on the pool, or add another pool",
+	ipam.PoolConflicting:      "remove the overlap between the pools",
+	ipam.OutOfIPs:             "add a block to the pool or add a pool",
+	ipam.AlreadyAllocated:     "request another address, or give both Services the same sharing key (herald.io/sharing-key) if they should share it",
+	ipam.IncompatibleSharing:  "use distinct ports, the same externalTrafficPolicy (and the same pod selector for Local), and allow each other's namespace with herald.io/sharing-cross-namespace",
+	ipam.ReservedIP:           "request another address, or set allowFirstLastIPs: \"Yes\" / avoidBuggyIPs: false on the pool",
+	ipam.BadAnnotation:        "fix the value the evidence names; the Service keeps the address it had",
 }
 
 func checkUnsatisfied(in *Input) []Finding {
@@ -171,8 +171,7 @@ func checkUnsatisfied(in *Input) []Finding {
 		if r.Reason == ipam.BadAnnotation && isPlaceholder(r.Message) {
 			continue // unsubstituted-variable explains it better
 		}
-		mf := reasonFix[r.Reason]
-		f := Finding{Severity: Error, Object: "Service " + r.Service.String(), Problem: "the Service has no address: " + mf[0], Fix: mf[1],
+		f := Finding{Severity: Error, Object: "Service " + r.Service.String(), Problem: "the Service has no address: " + r.Reason.Meaning(), Fix: reasonFix[r.Reason],
 			Evidence: fmt.Sprintf("%s: %s", r.Reason, r.Message)}
 		if r.Reason == ipam.NoPool && strings.Contains(r.Message, "requested") {
 			f.Problem = "the Service asks for an address outside every pool"

@@ -28,6 +28,33 @@ const (
 	NotOurs              Reason = "not_ours"
 )
 
+// Meaning says in words what an unsatisfied result's reason means, for people who do not
+// know the codes (herald doctor, the status page).
+func (r Reason) Meaning() string {
+	switch r {
+	case NoPool:
+		return "no pool can give this Service an address"
+	case PoolSelectorMismatch:
+		return "pools exist but their selectors do not pick this Service"
+	case PoolDisabled:
+		return "the pools that would serve this Service are disabled"
+	case PoolConflicting:
+		return "the requested address is in a pool that overlaps an older pool, and conflicting pools allocate nothing"
+	case OutOfIPs:
+		return "every pool that serves this Service is full"
+	case AlreadyAllocated:
+		return "the requested address belongs to another Service"
+	case IncompatibleSharing:
+		return "the Services sharing the address cannot share it with this one"
+	case ReservedIP:
+		return "the requested address is a network, broadcast or avoided .0/.255 address of its pool"
+	case BadAnnotation:
+		return "an IPAM annotation or spec.loadBalancerIP cannot be read"
+	default:
+		return string(r)
+	}
+}
+
 // Result is the outcome for one Service.
 type Result struct {
 	Service   model.ServiceKey

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/ipam"
 )
 
 // The page is rendered on the server from the snapshot and refreshed by a few lines of
@@ -102,10 +103,7 @@ func newPageView(s *Snapshot, now time.Time) *pageView {
 	}
 	for _, sv := range s.Services {
 		if !sv.Satisfied {
-			why := reasonWords[sv.Reason]
-			if why == "" {
-				why = sv.Reason
-			}
+			why := ipam.Reason(sv.Reason).Meaning()
 			if sv.Message != "" {
 				why += ": " + sv.Message
 			}
@@ -113,19 +111,6 @@ func newPageView(s *Snapshot, now time.Time) *pageView {
 		}
 	}
 	return v
-}
-
-// reasonWords says the allocator's reasons in words, for people who do not know the codes.
-var reasonWords = map[string]string{
-	"no_pool":                "no pool serves this Service",
-	"pool_selector_mismatch": "the pools it asks for do not select it",
-	"pool_disabled":          "its pool is disabled",
-	"pool_conflicting":       "its pool overlaps an older pool",
-	"out_of_ips":             "its pool has no free address",
-	"already_allocated":      "the address it asks for belongs to another Service",
-	"incompatible_sharing":   "it shares an address with a Service it cannot share with",
-	"reserved_ip":            "the address it asks for is reserved",
-	"bad_annotation":         "its address annotation is wrong",
 }
 
 func sessionClass(st bgp.SessionState) string {

@@ -61,7 +61,7 @@ func TestPageShowsTheSnapshot(t *testing.T) {
 		`<td class="up">established</td>`, `<td class="down">active</td>`,
 		`style="width: 25%"`, `conflicts with lan: allocates nothing`,
 		`Services without an address (1)`,
-		`its pool has no free address: &lt;pool lan is full&gt;`, // in words, and escaped
+		`every pool that serves this Service is full: &lt;pool lan is full&gt;`, // in words, and escaped
 		`<td class="error">error</td>`, `overlaps lan`,
 		`<script src="/static/live.js">`,
 	} {
