@@ -15,7 +15,6 @@ import (
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/doctor"
 	"github.com/heraldlb/herald/internal/ipam"
-	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/standalone"
@@ -80,11 +79,10 @@ Run it on the node, in its network namespace. Exits 1 when any error is found.`,
 // doctorInput gathers the checks' inputs: the manifests, the live snapshot when there is one
 // (its allocation is the truth: it adopted stored addresses), and probes of down sessions.
 func doctorInput(ctx context.Context, paths []string, node string, snap *status.Snapshot, probe bool) (*doctor.Input, error) {
-	set, err := manifest.LoadFiles(paths...)
+	_, _, built, err := loadManifests(paths)
 	if err != nil {
 		return nil, err
 	}
-	built := manifest.Build(manifest.Herald(set))
 	in := &doctor.Input{Cluster: &built.Cluster, Node: node}
 	for _, p := range built.Problems {
 		in.ManifestProblems = append(in.ManifestProblems, doctor.ManifestProblem{Severity: string(p.Severity), Source: p.Source.String(), Object: p.Object(), Field: p.Field, Message: p.Message})
