@@ -17,6 +17,7 @@ var purePackages = []string{
 	"github.com/heraldlb/herald/internal/bgp",
 	"github.com/heraldlb/herald/internal/routercfg",
 	"github.com/heraldlb/herald/internal/doctor",
+	"github.com/heraldlb/herald/internal/election",
 }
 
 // forbidden are import path prefixes a pure package may not reach, directly or indirectly.
