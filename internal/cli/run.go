@@ -50,6 +50,9 @@ reported and changes nothing.`,
 	f.BoolVar(&cfg.DrainOnTerm, "drain-on-term", false, "on SIGTERM, drain every peer and withdraw (default: only peers without graceful restart; the others keep the routes until herald is back)")
 	f.BoolVar(&cfg.DrainWhenCordoned, "drain-when-cordoned", false, "while the node is cordoned (spec.unschedulable), advertise every route with GRACEFUL_SHUTDOWN")
 	f.BoolVar(&cfg.Plan.AdvertiseWithoutEndpoints, "advertise-without-endpoints", false, "keep advertising Services whose endpoints are all unready (Cilium's default; Herald withdraws them)")
+	f.Uint16Var(&cfg.L2.Heartbeats.Port, "l2-heartbeat-port", cfg.L2.Heartbeats.Port, "UDP port of the L2 heartbeats between nodes (every node uses the same)")
+	f.DurationVar(&cfg.L2.Heartbeats.Interval, "l2-heartbeat-interval", cfg.L2.Heartbeats.Interval, "gap between two L2 heartbeats to each node")
+	f.DurationVar(&cfg.L2.Heartbeats.Election.DeadAfter, "l2-dead-after", cfg.L2.Heartbeats.Election.DeadAfter, "silence after which a node is no longer heard (failover time is about this plus one interval)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }

@@ -106,6 +106,8 @@ type cluster struct {
 	cut    map[[2]string]bool // heartbeat path between two nodes
 	leases map[string]bool    // nil: standalone
 	ips    []netip.Addr
+	tick   int
+	check  func()
 }
 
 func newCluster(t *testing.T, n int, leases bool) *cluster {
@@ -133,11 +135,18 @@ func (c *cluster) cutOff(n string) {
 	}
 }
 
+// run advances time in 10 ms steps. Each node sends its heartbeats every 100 ms at its own
+// phase, as real agents started at different moments do; check, when set, runs every
+// evaluation interval (100 ms) of every node, like the agents' own evaluations.
 func (c *cluster) run(d time.Duration) {
 	for end := c.now.Add(d); c.now.Before(end); {
-		c.now = c.now.Add(100 * time.Millisecond)
-		for _, from := range c.names {
-			if !c.alive[from] {
+		c.now = c.now.Add(10 * time.Millisecond)
+		c.tick++
+		if c.check != nil {
+			c.check()
+		}
+		for i, from := range c.names {
+			if !c.alive[from] || (c.tick+i*37)%10 != 0 {
 				continue
 			}
 			tr := c.track[from]

@@ -10,6 +10,12 @@ import (
 type Config struct {
 	// DeadAfter is how long a peer may stay silent before this node stops hearing it.
 	DeadAfter time.Duration
+	// FenceAfter is how long this node may hear nobody before it fences itself (when the
+	// evidence says the others still talk). It must be well under DeadAfter: the cut node has
+	// to fall silent before the others take its addresses, whatever the phases of the
+	// heartbeats. Fencing on a short loss burst costs little: neighbour caches keep pointing
+	// at the node, and nobody else takes its addresses before DeadAfter.
+	FenceAfter time.Duration
 	// Warmup is how long after start a peer not heard yet counts as up: a starting agent must
 	// not answer for every address before its first heartbeats arrive.
 	Warmup time.Duration
@@ -22,7 +28,7 @@ type Config struct {
 // five lost in a row, which a healthy LAN does not do, and it leaves room for the gratuitous
 // ARP within the one-second failover goal.
 func DefaultConfig() Config {
-	return Config{DeadAfter: 500 * time.Millisecond, Warmup: time.Second, EvidenceFor: 10 * time.Second}
+	return Config{DeadAfter: 500 * time.Millisecond, FenceAfter: 200 * time.Millisecond, Warmup: time.Second, EvidenceFor: 10 * time.Second}
 }
 
 // Report is one heartbeat: who sent it, what it has, and whom it hears.
@@ -149,7 +155,7 @@ func (v View) Healthy(node string) bool { return v.States[node].Healthy() }
 //  4. this node hears some peer, and none of them hears P: down (a witness agrees);
 //  5. this node hears nobody: P is up while its Lease is renewed (lease), else down.
 //
-// And for itself: a node that hears nobody while a peer's last report (still trusted: its Lease
+// And for itself: a node that has heard nobody for FenceAfter while a peer's last report (still trusted: its Lease
 // is renewed, or within EvidenceFor without Leases) says that peer hears a third node knows the
 // others can talk without it: its own heartbeat path is cut, they will take its addresses, so it
 // fences itself and answers for nothing. Without that, cutting only the heartbeat path of one
@@ -184,7 +190,11 @@ func (t *Tracker) View(now time.Time, nodes []string) View {
 		}
 	}
 	v.States[t.self] = StateSelf
-	if isolated {
+	quiet := true
+	for _, n := range heard {
+		quiet = quiet && now.Sub(t.peers[n].heard) > t.cfg.FenceAfter
+	}
+	if quiet {
 		if p, third, ok := t.othersTalk(now, nodes); ok {
 			v.States[t.self] = StateFenced
 			v.Why = fmt.Sprintf("this node hears no peer, while %s still hears %s: its heartbeat path is cut, so it answers for nothing until it hears a peer again", p, third)

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldlb/herald/internal/bgp"
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/l2"
 	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/metrics"
 	"github.com/heraldlb/herald/internal/model"
@@ -50,6 +51,8 @@ type Config struct {
 	DrainOnTerm bool
 	// DrainWhenCordoned drains every peer while the node is cordoned (spec.unschedulable).
 	DrainWhenCordoned bool
+	// L2 configures the heartbeats and the ARP/NDP responder (used once an L2 policy exists).
+	L2 l2.AnnouncerConfig
 }
 
 // DefaultConfig polls twice a second: edits show up within half a second, and reading a few
@@ -57,7 +60,8 @@ type Config struct {
 func DefaultConfig() Config {
 	// DrainWait of 5 s covers the ~60 ms FRR needs to act on an UPDATE many times over, and a
 	// router with a slower control plane; ShutdownGrace then bounds the session close.
-	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig(), ShutdownGrace: 5 * time.Second, DrainWait: 5 * time.Second}
+	return Config{Poll: 500 * time.Millisecond, IPAM: ipam.DefaultConfig(), ShutdownGrace: 5 * time.Second, DrainWait: 5 * time.Second,
+		L2: l2.AnnouncerConfig{Heartbeats: l2.DefaultHeartbeatConfig(), Responder: l2.DefaultConfig()}}
 }
 
 // blobLastGood names the stored last good manifests.
@@ -78,6 +82,12 @@ type Runner struct {
 	// desired is what the speaker was last given, for the drain on shutdown.
 	desired []bgp.Instance
 	last    *status.Snapshot
+	// l2 runs the L2 announcements; nil until the manifests hold an L2 policy (so a host that
+	// does not use L2 binds no heartbeat port). Its goroutine belongs to Run, through l2Stop.
+	l2     *l2.Announcer
+	l2Err  error
+	l2Stop func()
+	runCtx context.Context
 }
 
 // New prepares a runner; Run starts it.
@@ -125,6 +135,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		// keep the routes while Herald restarts (and, for a crash, for the restart time).
 		defer r.shutdownBGP()
 	}
+	r.runCtx = ctx
+	defer func() {
+		if r.l2Stop != nil {
+			r.l2Stop()
+		}
+	}()
 	// The first reconcile happens before the API answers, so nobody reads an empty state.
 	if err := r.reconcile(ctx); err != nil {
 		return err
@@ -163,9 +179,11 @@ func (r *Runner) watch(ctx context.Context, errc <-chan error) error {
 			if err != nil {
 				return err
 			}
+		case <-r.l2Changed():
+			r.refresh(ctx)
 		case <-t.C:
 			if !r.loader.Changed() {
-				r.refreshBGP(ctx) // sessions change state on their own
+				r.refresh(ctx) // sessions and L2 owners change on their own
 				continue
 			}
 			r.log.Info("manifests changed, reloading")
@@ -209,9 +227,19 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	}
 	r.stored = want
 	snap := r.snapshot(built, results)
-	if r.speaker != nil {
-		r.applyBGP(ctx, c, results, snap)
+	allocs := map[model.ServiceKey][]plan.Allocated{}
+	for _, res := range results {
+		if !res.Satisfied {
+			continue // an unsatisfied Service is not announced, even if it keeps an address
+		}
+		for i, a := range res.Addrs {
+			allocs[res.Service] = append(allocs[res.Service], plan.Allocated{Addr: a, Pool: res.Pools[i]})
+		}
 	}
+	if r.speaker != nil {
+		r.applyBGP(ctx, c, allocs, snap)
+	}
+	r.applyL2(c, allocs, snap)
 	r.last = snap
 	r.holder.Publish(snap)
 	unsatisfied := 0
@@ -235,16 +263,7 @@ func (r *Runner) snapshot(b *manifest.Built, results []ipam.Result) *status.Snap
 
 // applyBGP plans this node and hands the result to the speaker. A failure is logged and
 // reported in the snapshot; the allocation side keeps working.
-func (r *Runner) applyBGP(ctx context.Context, c *model.Cluster, results []ipam.Result, snap *status.Snapshot) {
-	allocs := map[model.ServiceKey][]plan.Allocated{}
-	for _, res := range results {
-		if !res.Satisfied {
-			continue // an unsatisfied Service is not advertised, even if it keeps an address
-		}
-		for i, a := range res.Addrs {
-			allocs[res.Service] = append(allocs[res.Service], plan.Allocated{Addr: a, Pool: res.Pools[i]})
-		}
-	}
+func (r *Runner) applyBGP(ctx context.Context, c *model.Cluster, allocs map[model.ServiceKey][]plan.Allocated, snap *status.Snapshot) {
 	p := plan.Compute(plan.Input{Cluster: c, Allocations: allocs, Options: r.cfg.Plan})
 	for _, pr := range p.Problems {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "bgp plan", Object: pr.Kind + " " + pr.Name, Message: pr.Reason + ": " + pr.Message})
@@ -314,20 +333,73 @@ func cordoned(c *model.Cluster, node string) bool {
 	return false
 }
 
-// refreshBGP republishes the snapshot with fresh session state when it changed.
-func (r *Runner) refreshBGP(ctx context.Context) {
-	if r.speaker == nil || r.last == nil {
-		return
-	}
-	st, err := r.speaker.Status(ctx)
-	if err != nil {
+// refresh republishes the snapshot with fresh session and L2 state.
+func (r *Runner) refresh(ctx context.Context) {
+	if r.last == nil || (r.speaker == nil && r.l2 == nil) {
 		return
 	}
 	next := *r.last
-	next.BGP = st
+	if r.speaker != nil {
+		st, err := r.speaker.Status(ctx)
+		if err != nil {
+			return
+		}
+		next.BGP = st
+	}
+	if r.l2 != nil {
+		next.L2 = r.l2.Status()
+	}
 	next.Generated = time.Now()
 	r.last = &next
 	r.holder.Publish(&next)
+}
+
+// applyL2 plans the L2 announcements and hands them to the announcer, starting it the first
+// time an L2 policy shows up.
+func (r *Runner) applyL2(c *model.Cluster, allocs map[model.ServiceKey][]plan.Allocated, snap *status.Snapshot) {
+	if len(c.L2Policies) == 0 && r.l2 == nil {
+		return
+	}
+	p := plan.ComputeL2(plan.Input{Cluster: c, Allocations: allocs, Options: r.cfg.Plan})
+	for _, pr := range p.Problems {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2 plan", Object: pr.Kind + " " + pr.Name, Message: pr.Reason + ": " + pr.Message})
+	}
+	if r.cfg.Node == "" {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2", Object: "L2AnnouncementPolicy",
+			Message: "L2 policies need --node: this host answers ARP/NDP as one of the manifests' nodes"})
+		return
+	}
+	if r.l2 == nil && r.l2Err == nil {
+		cfg := r.cfg.L2
+		cfg.Node = r.cfg.Node
+		a, err := l2.NewAnnouncer(cfg, r.log.With("component", "l2"))
+		if err != nil {
+			r.l2Err = err // reported below on every reconcile; not retried in a loop
+		} else {
+			ctx, cancel := context.WithCancel(r.runCtx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = a.Run(ctx) }()
+			r.l2, r.l2Stop = a, func() { cancel(); <-done }
+		}
+	}
+	if r.l2Err != nil {
+		snap.Problems = append(snap.Problems, status.Problem{Severity: "error", Source: "l2", Object: "Node " + r.cfg.Node, Message: r.l2Err.Error()})
+		return
+	}
+	nodes := map[string][]netip.Addr{}
+	for _, n := range c.Nodes {
+		nodes[n.Name] = n.Addresses
+	}
+	r.l2.SetPlan(p.Addresses, nodes)
+	snap.L2 = r.l2.Status()
+}
+
+// l2Changed is signalled when the L2 owners change; nil (never) without L2.
+func (r *Runner) l2Changed() <-chan struct{} {
+	if r.l2 == nil {
+		return nil
+	}
+	return r.l2.Changed()
 }
 
 func (r *Runner) routes(ctx context.Context, instance, peer, afi string) ([]bgp.RouteStatus, error) {

@@ -22,6 +22,8 @@ type Snapshot struct {
 	Problems []Problem `json:"problems"`
 	// BGP is this node's speakers (empty when the node runs none).
 	BGP []bgp.InstanceStatus `json:"bgp"`
+	// L2 is this node's L2 announcements (nil when it runs none).
+	L2 *L2 `json:"l2,omitempty"`
 }
 
 // Pool is a pool's counts and state.
@@ -82,4 +84,46 @@ func (h *Holder) Get() (*Snapshot, <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.cur, h.changed
+}
+
+// L2 is this node's view of the L2 announcements.
+type L2 struct {
+	Node string `json:"node"`
+	// Fenced is true when this node stopped answering because its heartbeat path is cut.
+	Fenced bool   `json:"fenced,omitempty"`
+	Why    string `json:"why,omitempty"`
+	// Nodes is every node's health in this node's view.
+	Nodes         []L2Node         `json:"nodes"`
+	Announcements []L2Announcement `json:"announcements"`
+	Counters      L2Counters       `json:"counters"`
+}
+
+// L2Node is one node's health as this node sees it.
+type L2Node struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Interfaces are the interfaces the node reported.
+	Interfaces []string `json:"interfaces,omitempty"`
+}
+
+// L2Announcement is one address and who answers for it.
+type L2Announcement struct {
+	IP      string `json:"ip"`
+	Service string `json:"service"`
+	// Owner is "" when no eligible node is healthy.
+	Owner      string   `json:"owner"`
+	Interfaces []string `json:"interfaces,omitempty"`
+	// Since is when this node saw the owner take the address.
+	Since      time.Time `json:"since"`
+	Candidates []string  `json:"candidates"`
+}
+
+// L2Counters are the responder's and the election's counters since start.
+type L2Counters struct {
+	ARPAnswered       uint64 `json:"arpAnswered"`
+	NSAnswered        uint64 `json:"nsAnswered"`
+	GratuitousARPs    uint64 `json:"gratuitousArps"`
+	UnsolicitedNAs    uint64 `json:"unsolicitedNas"`
+	OwnershipChanges  uint64 `json:"ownershipChanges"`
+	HeartbeatsDropped uint64 `json:"heartbeatsDropped"`
 }

@@ -107,7 +107,7 @@ func (l *Lab) Attach(ns, ifname, bridgeNS, bridge string, addrs ...string) {
 	// Test hosts keep exactly the addresses the test gives them: a router's RAs (FRR's zebra
 	// sends them for extended-next-hop neighbours) would add a SLAAC address that the kernel
 	// may then pick as a session's source.
-	l.Exec(ns, "sysctl", "-qw", "net.ipv6.conf."+ifname+".accept_ra=0")
+	l.Exec(ns, "sysctl", "-qw", "net/ipv6/conf/"+ifname+"/accept_ra=0") // slashes: names may hold dots
 	for _, a := range addrs {
 		l.Exec(ns, "ip", "addr", "add", a, "dev", ifname)
 	}

@@ -1,0 +1,88 @@
+package netlab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/heraldlb/herald/internal/l2"
+)
+
+// InNS runs fn on an OS thread that has entered namespace ns. Sockets fn creates belong to ns
+// and keep working from any goroutine afterwards. The thread is thrown away, never reused.
+func (l *Lab) InNS(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the goroutine's end retires the thread
+		f, err := os.Open("/var/run/netns/" + l.NS(ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// MAC returns the Ethernet address of an interface in ns.
+func (l *Lab) MAC(ns, ifname string) string {
+	l.t.Helper()
+	out := l.Exec(ns, "cat", "/sys/class/net/"+ifname+"/address")
+	return strings.ToLower(strings.TrimSpace(out))
+}
+
+var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]{17})\]`)
+
+// Arping broadcasts count ARP requests for ip from ns on ifname and returns the distinct MACs
+// that answered, sorted. Broadcasting every request (-b) is what shows a second responder:
+// arping otherwise switches to unicast after the first reply.
+func (l *Lab) Arping(ns, ifname, ip string, count int) []string {
+	out, _ := exec.Command("ip", "netns", "exec", l.NS(ns), "arping", "-b", "-c", fmt.Sprint(count), "-w", fmt.Sprint(count+1), "-I", ifname, ip).CombinedOutput()
+	var macs []string
+	for _, m := range arpingReply.FindAllStringSubmatch(string(out), -1) {
+		macs = append(macs, strings.ToLower(m[1]))
+	}
+	slices.Sort(macs)
+	return slices.Compact(macs)
+}
+
+// WhoHas sends one ARP request (IPv4) or Neighbor Solicitation (IPv6) for ip from ns on
+// ifname and returns the distinct MACs that answered within wait, sorted. It is the fast,
+// sub-second form of Arping, for checks repeated through a transition.
+func (l *Lab) WhoHas(ns, ifname, ip string, wait time.Duration) []string {
+	l.t.Helper()
+	var macs []string
+	err := l.InNS(ns, func() (err error) {
+		macs, err = l2.Who(ifname, netip.MustParseAddr(ip), wait)
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("who has %s on %s/%s: %v", ip, ns, ifname, err)
+	}
+	return macs
+}
+
+// Neighbour returns the MAC the kernel of ns holds for ip ("" when none).
+func (l *Lab) Neighbour(ns, ip string) string {
+	out, _ := exec.Command("ip", "netns", "exec", l.NS(ns), "ip", "neigh", "show", ip).CombinedOutput()
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if w == "lladdr" && i+1 < len(f) {
+			return strings.ToLower(f[i+1])
+		}
+	}
+	return ""
+}
