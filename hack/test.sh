@@ -65,9 +65,10 @@ say "unit and integration tests (race detector on; artifacts in $artifacts)"
 go test -race -count=1 -artifacts -outputdir "$artifacts" ./...
 
 fuzztime=${HERALD_FUZZTIME:-10s}
-say "fuzzing the parsers of user input for $fuzztime each"
+say "fuzzing the parsers of user input and of frames from the LAN for $fuzztime each"
 for target in FuzzParseBlock FuzzParseRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./internal/model/
 done
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/l2/
 
 say "all tests passed"

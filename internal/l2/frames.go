@@ -195,7 +195,7 @@ func icmpv6Checksum(src, dst [16]byte, msg []byte) uint16 {
 
 // solicitedNodeMAC is the Ethernet multicast address of ip's solicited-node group
 // (ff02::1:ffXX:XXXX → 33:33:ff:XX:XX:XX), where NSs for ip are sent.
-func solicitedNodeMAC(ip netip.Addr) net.HardwareAddr {
+func solicitedNodeMAC(ip netip.Addr) net.HardwareAddr { // ff02::1:ffXX:XXXX → 33:33:ff:XX:XX:XX
 	b := ip.As16()
 	return net.HardwareAddr{0x33, 0x33, 0xff, b[13], b[14], b[15]}
 }

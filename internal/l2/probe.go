@@ -12,8 +12,10 @@ import (
 
 // Who asks the segment on ifname who has ip (one ARP request, or one Neighbor Solicitation
 // to ip's solicited-node group) and returns every distinct MAC that answered within wait,
-// sorted. More than one MAC means more than one host answers for the address.
-func Who(ifname string, ip netip.Addr, wait time.Duration) ([]string, error) {
+// sorted. More than one MAC means more than one host answers for the address. With a
+// non-nil to, the question goes to that host only: a unicast ARP request, or a unicast NS
+// like the reachability probes (NUD) neighbours send to an address they already know.
+func Who(ifname string, ip netip.Addr, wait time.Duration, to net.HardwareAddr) ([]string, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, err
@@ -32,12 +34,19 @@ func Who(ifname string, ip netip.Addr, wait time.Duration) ([]string, error) {
 	}
 	defer c.Close()
 	var frame []byte
-	to := broadcastMAC
 	if ip.Is4() {
-		frame = arpFrame(broadcastMAC, arpRequest, ifi.HardwareAddr, src, make(net.HardwareAddr, 6), ip)
+		if to == nil {
+			to = broadcastMAC
+		}
+		frame = arpFrame(to, arpRequest, ifi.HardwareAddr, src, make(net.HardwareAddr, 6), ip)
 	} else {
-		to = net.HardwareAddr{0x33, 0x33, 0xff, ip.As16()[13], ip.As16()[14], ip.As16()[15]}
-		frame = neighborSolicitation6(ifi.HardwareAddr, src, ip, to)
+		dst := solicitedNode(ip)
+		if to == nil {
+			to = solicitedNodeMAC(ip)
+		} else {
+			dst = ip
+		}
+		frame = neighborSolicitation6(ifi.HardwareAddr, src, ip, dst, to)
 	}
 	if _, err := c.WriteTo(frame, &packet.Addr{HardwareAddr: to}); err != nil {
 		return nil, err
@@ -78,13 +87,18 @@ func sourceAddr(ifi *net.Interface, v4 bool) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// neighborSolicitation6 builds an NS for target from src, to the solicited-node group.
-func neighborSolicitation6(mac net.HardwareAddr, src, target netip.Addr, ethDst net.HardwareAddr) []byte {
-	t16 := target.As16()
-	group := netip.AddrFrom16([16]byte{0xff, 0x02, 10: 0, 11: 1, 12: 0xff, 13: t16[13], 14: t16[14], 15: t16[15]})
-	b := neighborAdvertisement(ethDst, mac, target, group, 0) // same layout: header, target, link-layer option
+// solicitedNode is ip's solicited-node multicast group, ff02::1:ffXX:XXXX.
+func solicitedNode(ip netip.Addr) netip.Addr {
+	t16 := ip.As16()
+	return netip.AddrFrom16([16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t16[13], 14: t16[14], 15: t16[15]})
+}
+
+// neighborSolicitation6 builds an NS for target from src to dst (the solicited-node group,
+// or target itself for a NUD probe).
+func neighborSolicitation6(mac net.HardwareAddr, src, target, dst netip.Addr, ethDst net.HardwareAddr) []byte {
+	b := neighborAdvertisement(ethDst, mac, target, dst, 0) // same layout: header, target, link-layer option
 	ip := b[ethHeaderLen:]
-	s16, d16 := src.As16(), group.As16()
+	s16, d16 := src.As16(), dst.As16()
 	copy(ip[8:24], s16[:])
 	icmp := ip[ipv6HeaderLen:]
 	icmp[0], icmp[4] = icmpv6NeighborSolicitation, 0

@@ -19,6 +19,13 @@ const seeds = "../../test/fixtures/seeds"
 // compute loads manifests (files, and extra YAML documents), allocates, and plans.
 func compute(t *testing.T, files []string, extra string, opts plan.Options) *plan.Plan {
 	t.Helper()
+	c := load(t, files, extra)
+	return plan.Compute(plan.Input{Cluster: c, Allocations: Allocations(c), Options: opts})
+}
+
+// load reads manifests (files, and extra YAML documents) into a cluster, failing on errors.
+func load(t *testing.T, files []string, extra string) *model.Cluster {
+	t.Helper()
 	set, err := manifest.LoadFiles(files...)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func compute(t *testing.T, files []string, extra string, opts plan.Options) *pla
 			t.Fatalf("manifest error: %s", p)
 		}
 	}
-	return plan.Compute(plan.Input{Cluster: &b.Cluster, Allocations: Allocations(&b.Cluster), Options: opts})
+	return &b.Cluster
 }
 
 // Allocations runs the allocator the way the runners do.

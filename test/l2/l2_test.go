@@ -32,6 +32,14 @@ func TestOneNodeAnswersEachVIP(t *testing.T) {
 		if got := l.Neighbour("client", vip); got != mac {
 			t.Fatalf("client's neighbour entry for %s is %q, want %s (%s)", vip, got, mac, owner)
 		}
+		// Asked directly (unicast ARP, or the unicast NS of a reachability probe), the owner
+		// answers and the other nodes stay silent.
+		for _, n := range l.nodes {
+			got := l.AskHost("client", "eth0", vip, l.MAC(n, "eth0"), 200*time.Millisecond)
+			if want := []string{l.MAC(n, "eth0")}; n == owner && !slices.Equal(got, want) || n != owner && len(got) != 0 {
+				t.Fatalf("%s asked %s directly for %s: answers %v (owner %s)", "client", n, vip, got, owner)
+			}
+		}
 	}
 	t.Logf("owners: %v", owners)
 	out, err := l.herald["node1"].CLI("l2", "announcements")

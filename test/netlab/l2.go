@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -63,10 +64,23 @@ func (l *Lab) Arping(ns, ifname, ip string, count int) []string {
 // ifname and returns the distinct MACs that answered within wait, sorted. It is the fast,
 // sub-second form of Arping, for checks repeated through a transition.
 func (l *Lab) WhoHas(ns, ifname, ip string, wait time.Duration) []string {
+	return l.AskHost(ns, ifname, ip, "", wait)
+}
+
+// AskHost is WhoHas asked of one host only (its MAC; "" asks everyone): a unicast ARP
+// request, or a unicast NS like a neighbour's reachability probe.
+func (l *Lab) AskHost(ns, ifname, ip, mac string, wait time.Duration) []string {
 	l.t.Helper()
+	var to net.HardwareAddr
+	if mac != "" {
+		var err error
+		if to, err = net.ParseMAC(mac); err != nil {
+			l.t.Fatal(err)
+		}
+	}
 	var macs []string
 	err := l.InNS(ns, func() (err error) {
-		macs, err = l2.Who(ifname, netip.MustParseAddr(ip), wait)
+		macs, err = l2.Who(ifname, netip.MustParseAddr(ip), wait, to)
 		return err
 	})
 	if err != nil {
