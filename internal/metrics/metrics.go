@@ -64,10 +64,21 @@ var (
 	services         = desc("ipam_services", "LoadBalancer Services by allocation result: reason is satisfied or why not.", "reason")
 	problems         = desc("config_problems", "Problems with the configuration, by severity (what herald validate and doctor report).", "severity")
 	snapshotAge      = desc("status_snapshot_age_seconds", "Seconds since the status snapshot was last published.")
+
+	l2Owned     = desc("l2_owned_addresses", "L2 addresses each node answers for, in this node's view.", "node")
+	l2Unowned   = desc("l2_unowned_addresses", "L2 addresses no healthy eligible node can answer for.")
+	l2NodeState = desc("l2_node_state", "1 for each node's current health state in this node's view (self, fenced, up, vouched, assumed, lease, down), 0 for the others.", "node", "state")
+	l2Moves     = desc("l2_ownership_changes_total", "Times an L2 address moved from one node to another, seen by this node.")
+	l2Announce  = desc("l2_announcements_sent_total", "Gratuitous ARPs (kind arp) and unsolicited Neighbor Advertisements (kind na) sent on taking addresses.", "kind")
+	l2Answered  = desc("l2_requests_answered_total", "ARP requests (kind arp) and Neighbor Solicitations (kind ns) this node answered.", "kind")
+	l2Dropped   = desc("l2_heartbeats_dropped_total", "Heartbeats dropped: malformed, or from an address that is not the sending node's.")
 )
 
 var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, poolTotal, poolUsed, poolAvailable,
-	poolConflicting, poolDisabled, services, problems, snapshotAge}
+	poolConflicting, poolDisabled, services, problems, snapshotAge,
+	l2Owned, l2Unowned, l2NodeState, l2Moves, l2Announce, l2Answered, l2Dropped}
+
+var l2States = []string{"self", "fenced", "up", "vouched", "assumed", "lease", "down"}
 
 var states = []bgp.SessionState{bgp.StateIdle, bgp.StateConnect, bgp.StateActive, bgp.StateOpenSent, bgp.StateOpenConfirm, bgp.StateEstablished}
 
@@ -125,6 +136,44 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if !s.Generated.IsZero() {
 		gauge(snapshotAge, c.now().Sub(s.Generated).Seconds())
 	}
+	if s.L2 != nil {
+		collectL2(ch, s.L2)
+	}
+}
+
+func collectL2(ch chan<- prometheus.Metric, l *status.L2) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	owned := map[string]float64{}
+	unowned := 0.0
+	for _, n := range l.Nodes {
+		owned[n.Name] = 0
+		for _, st := range l2States {
+			gauge(l2NodeState, b2f(n.State == st), n.Name, st)
+		}
+	}
+	for _, a := range l.Announcements {
+		if a.Owner == "" {
+			unowned++
+			continue
+		}
+		owned[a.Owner]++
+	}
+	for n, v := range owned {
+		gauge(l2Owned, v, n)
+	}
+	gauge(l2Unowned, unowned)
+	c := l.Counters
+	counter(l2Moves, c.OwnershipChanges)
+	counter(l2Announce, c.GratuitousARPs, "arp")
+	counter(l2Announce, c.UnsolicitedNAs, "na")
+	counter(l2Answered, c.ARPAnswered, "arp")
+	counter(l2Answered, c.NSAnswered, "ns")
+	counter(l2Dropped, c.HeartbeatsDropped)
 }
 
 func b2f(b bool) float64 {

@@ -46,6 +46,10 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 				Families: []bgp.FamilyCounters{{AFI: "ipv4", SAFI: "unicast", Advertised: 12, Received: 3}}},
 			{Address: "192.0.2.2", State: bgp.StateActive},
 		}}},
+		L2: &status.L2{Node: "n1",
+			Nodes: []status.L2Node{{Name: "n1", State: "self"}, {Name: "n2", State: "down"}, {Name: "n3", State: "up"}},
+			Announcements: []status.L2Announcement{{IP: "10.0.0.1", Owner: "n1"}, {IP: "10.0.0.2", Owner: "n3"}, {IP: "10.0.0.3", Owner: "n1"}, {IP: "10.0.0.4"}},
+			Counters:      status.L2Counters{ARPAnswered: 7, NSAnswered: 2, GratuitousARPs: 6, UnsolicitedNAs: 3, OwnershipChanges: 4, HeartbeatsDropped: 1}},
 	})
 	got := scrape(t, h, now)
 	for _, want := range []string{
@@ -67,6 +71,19 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 		`herald_bgp_routes_advertised{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 12`,
 		`herald_bgp_routes_received{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 3`,
 		`herald_status_snapshot_age_seconds 2`,
+		`herald_l2_owned_addresses{node="n1"} 2`,
+		`herald_l2_owned_addresses{node="n2"} 0`,
+		`herald_l2_owned_addresses{node="n3"} 1`,
+		`herald_l2_unowned_addresses 1`,
+		`herald_l2_node_state{node="n2",state="down"} 1`,
+		`herald_l2_node_state{node="n2",state="up"} 0`,
+		`herald_l2_node_state{node="n1",state="self"} 1`,
+		`herald_l2_ownership_changes_total 4`,
+		`herald_l2_announcements_sent_total{kind="arp"} 6`,
+		`herald_l2_announcements_sent_total{kind="na"} 3`,
+		`herald_l2_requests_answered_total{kind="arp"} 7`,
+		`herald_l2_requests_answered_total{kind="ns"} 2`,
+		`herald_l2_heartbeats_dropped_total 1`,
 	} {
 		// The whole line: "...} 1" must not pass for "...} 12".
 		if !strings.Contains(got, want+"\n") {
@@ -97,7 +114,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("`(herald_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile("`(herald_[a-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = true
 	}
 	exported := exportedNames()
@@ -133,7 +150,7 @@ func TestDashboardUsesExportedNames(t *testing.T) {
 	used := 0
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
-			for _, n := range regexp.MustCompile(`herald_[a-z_]+`).FindAllString(tg.Expr, -1) {
+			for _, n := range regexp.MustCompile(`herald_[a-z0-9_]+`).FindAllString(tg.Expr, -1) {
 				used++
 				if !exported[n] {
 					t.Errorf("panel %q queries %s, which Herald does not export", p.Title, n)
@@ -147,7 +164,7 @@ func TestDashboardUsesExportedNames(t *testing.T) {
 }
 
 func exportedNames() map[string]bool {
-	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	name := regexp.MustCompile(`fqName: "([a-z0-9_]+)"`)
 	out := map[string]bool{}
 	for _, d := range all {
 		out[name.FindStringSubmatch(d.String())[1]] = true
