@@ -32,9 +32,9 @@ func statusCmd(g *globals) *cobra.Command {
 	var state string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Print a running Herald's state as a compact tree: sessions, pools, Services, problems",
+		Short: "Print a running Herald's state as a compact tree: sessions, L2 owners, pools, Services, problems",
 		Long: `Prints what the status page shows, for an SSH session: the BGP sessions with their
-state and route counts, each pool's usage, every Service with its address or the reason it
+state and route counts, which node answers ARP/NDP for each L2 address, each pool's usage, every Service with its address or the reason it
 has none, and the configuration problems. -o json prints the whole snapshot.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -139,6 +139,26 @@ func renderTree(w io.Writer, s *status.Snapshot, now time.Time) {
 					line += "  last error: " + p.LastError
 				}
 				t.add(3, "%s", line)
+			}
+		}
+	}
+	if l := s.L2; l != nil {
+		states := make([]string, 0, len(l.Nodes))
+		for _, n := range l.Nodes {
+			states = append(states, n.Name+" "+n.State)
+		}
+		t.add(1, "L2 (nodes: %s)", strings.Join(states, ", "))
+		if l.Fenced {
+			t.add(2, "FENCED: %s", l.Why)
+		}
+		for _, a := range l.Announcements {
+			switch {
+			case a.Owner == "":
+				t.add(2, "%s  %s  NOBODY answers: no healthy eligible node", a.IP, a.Service)
+			case a.Owner == l.Node:
+				t.add(2, "%s  %s  answered here on %s for %s", a.IP, a.Service, strings.Join(a.Interfaces, ","), now.Sub(a.Since).Round(time.Second))
+			default:
+				t.add(2, "%s  %s  answered by %s on %s", a.IP, a.Service, a.Owner, strings.Join(a.Interfaces, ","))
 			}
 		}
 	}

@@ -28,6 +28,12 @@ func TestRenderTree(t *testing.T) {
 			{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "pool lan has no free IPv4 address"},
 		},
 		Problems: []status.Problem{{Severity: "error", Source: "pools.yaml", Object: "LoadBalancerIPPool late", Field: "spec.blocks[0]", Message: "overlaps lan"}},
+		L2: &status.L2{Node: "node-1", Nodes: []status.L2Node{{Name: "node-1", State: "self"}, {Name: "node-2", State: "down"}},
+			Announcements: []status.L2Announcement{
+				{IP: "10.0.0.20", Service: "demo/lan", Owner: "node-1", Interfaces: []string{"eth0"}, Since: now.Add(-time.Minute)},
+				{IP: "10.0.0.21", Service: "demo/lan", Owner: "node-3", Interfaces: []string{"eth0"}},
+				{IP: "10.0.0.22", Service: "demo/lan"},
+			}},
 	}
 	var b strings.Builder
 	renderTree(&b, s, now)
@@ -36,6 +42,10 @@ func TestRenderTree(t *testing.T) {
 │  └─ instance tor  AS 64512  router-id 10.0.0.1
 │     ├─ peer 192.0.2.1 AS 65000  ESTABLISHED 5m0s  ipv4 adv 2 rcv 0
 │     └─ peer 192.0.2.2 AS 65000  ACTIVE  last error: connection refused
+├─ L2 (nodes: node-1 self, node-2 down)
+│  ├─ 10.0.0.20  demo/lan  answered here on eth0 for 1m0s
+│  ├─ 10.0.0.21  demo/lan  answered by node-3 on eth0
+│  └─ 10.0.0.22  demo/lan  NOBODY answers: no healthy eligible node
 ├─ pools
 │  ├─ lan  [#.........] 2/254 used
 │  └─ late  [..........] 0/8 used  CONFLICTING with lan: allocates nothing

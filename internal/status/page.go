@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
@@ -48,7 +49,10 @@ type pageView struct {
 	Peers       []peerRow
 	Pools       []poolRow
 	Unsatisfied []unsatisfiedRow
+	L2          []l2Row
 }
+
+type l2Row struct{ IP, Service, Owner, Class, Interfaces, Since string }
 
 type peerRow struct {
 	Instance, Address, State, Class, Uptime, Family string
@@ -100,6 +104,17 @@ func newPageView(s *Snapshot, now time.Time) *pageView {
 			row.Note = "disabled: no new allocations"
 		}
 		v.Pools = append(v.Pools, row)
+	}
+	if s.L2 != nil {
+		for _, a := range s.L2.Announcements {
+			row := l2Row{IP: a.IP, Service: a.Service, Owner: a.Owner, Class: "up", Interfaces: strings.Join(a.Interfaces, ", "), Since: "-"}
+			if a.Owner == "" {
+				row.Owner, row.Class = "nobody: no healthy eligible node", "down"
+			} else if !a.Since.IsZero() {
+				row.Since = now.Sub(a.Since).Round(time.Second).String()
+			}
+			v.L2 = append(v.L2, row)
+		}
 	}
 	for _, sv := range s.Services {
 		if !sv.Satisfied {
@@ -166,6 +181,14 @@ func newTopology(s *Snapshot) topology {
 		vips = append(vips, sv.IPs...)
 	}
 	sort.Strings(vips)
+	// L2 addresses are labelled with the node that answers ARP/NDP for them; the edge from
+	// this node is drawn only for the ones it answers itself.
+	l2Owner := map[string]string{}
+	if s.L2 != nil {
+		for _, a := range s.L2.Announcements {
+			l2Owner[a.IP] = a.Owner
+		}
+	}
 	rows := max(len(routers), len(vips), 1)
 	t.Height = rows*rowH + 20
 	mid := t.Height/2 - 10
@@ -177,8 +200,21 @@ func newTopology(s *Snapshot) topology {
 	}
 	for i, ip := range vips {
 		y := 10 + i*rowH + (rows-len(vips))*rowH/2
-		t.Edges = append(t.Edges, topoEdge{Class: "vip", X1: 390, Y1: mid + 10, X2: 470, Y2: y + 10})
-		t.Nodes = append(t.Nodes, topoNode{Kind: "vip", Label: ip, X: 470, Y: y, W: 160, TX: 478, TY: y + 14})
+		label, class, edge := ip, "", "vip"
+		if owner, ok := l2Owner[ip]; ok {
+			switch {
+			case owner == "":
+				label, class, edge = ip+" · L2: nobody", "down", "down"
+			case owner == s.Node:
+				label, class = ip+" · L2 here", "up"
+			default:
+				label, edge = ip+" · L2 on "+owner, ""
+			}
+		}
+		if edge != "" {
+			t.Edges = append(t.Edges, topoEdge{Class: edge, X1: 390, Y1: mid + 10, X2: 470, Y2: y + 10})
+		}
+		t.Nodes = append(t.Nodes, topoNode{Kind: "vip", Label: label, Class: class, X: 470, Y: y, W: 220, TX: 478, TY: y + 14})
 	}
 	t.Nodes = append(t.Nodes, nodeBox)
 	return t

@@ -97,3 +97,42 @@ func TestPageServedWithItsAssets(t *testing.T) {
 		t.Errorf("GET /nothing-here: %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestPageShowsL2Owners(t *testing.T) {
+	now := time.Now()
+	s := testSnapshot(now)
+	s.Services = append(s.Services, Service{Namespace: "demo", Name: "lan", IPs: []string{"10.0.0.20", "10.0.0.21", "10.0.0.22"}, Satisfied: true})
+	s.L2 = &L2{Node: "node-1", Fenced: true, Why: "this node hears no peer",
+		Nodes: []L2Node{{Name: "node-1", State: "fenced"}, {Name: "node-2", State: "up"}},
+		Announcements: []L2Announcement{
+			{IP: "10.0.0.20", Service: "demo/lan", Owner: "node-1", Interfaces: []string{"eth0"}, Since: now.Add(-time.Minute)},
+			{IP: "10.0.0.21", Service: "demo/lan", Owner: "node-2", Interfaces: []string{"eth0"}, Since: now.Add(-time.Minute)},
+			{IP: "10.0.0.22", Service: "demo/lan"},
+		}}
+	var b strings.Builder
+	if err := RenderPage(&b, s, now); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`<g class="vip" data-name="10.0.0.20 · L2 here"><rect class="up"`,
+		`<g class="vip" data-name="10.0.0.21 · L2 on node-2"><rect class=""`,
+		`<g class="vip" data-name="10.0.0.22 · L2: nobody"><rect class="down"`,
+		`<td class="down">nobody: no healthy eligible node</td>`,
+		`<td class="up">node-2</td><td>eth0</td><td>1m0s</td>`,
+		`This node is fenced: this node hears no peer`,
+		`<span class="l2node fenced">node-1 fenced</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	// Edges from this node: the two BGP VIPs, the L2 one it answers, and the red one nobody
+	// answers; none to the address another node answers for.
+	if n := len(regexp.MustCompile(`<line class="edge (vip|down)" x1="390"`).FindAllString(page, -1)); n != 4 {
+		t.Errorf("%d edges from this node to addresses, want 4", n)
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}
