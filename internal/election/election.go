@@ -12,7 +12,7 @@
 package election
 
 import (
-	"hash/fnv"
+	"encoding/binary"
 	"net/netip"
 	"slices"
 
@@ -20,14 +20,27 @@ import (
 )
 
 // Score is the rendezvous score of node for addr: the highest score among the candidates wins.
-func Score(node string, addr netip.Addr) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(node))
-	h.Write([]byte{0})
-	b := addr.As16()
-	h.Write(b[:])
-	return mix(h.Sum64())
+// It mixes a hash of the node name with a hash of the address, so an evaluation hashes each
+// name and each address once and then pays one mix per candidate. Every agent must compute
+// the same scores: changing this function changes owners across a rolling upgrade.
+func Score(node string, addr netip.Addr) uint64 { return combine(nodeHash(node), addrHash(addr)) }
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func nodeHash(node string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(node); i++ {
+		h = (h ^ uint64(node[i])) * fnvPrime
+	}
+	return mix(h)
 }
+
+func addrHash(addr netip.Addr) uint64 {
+	b := addr.As16()
+	return mix(binary.BigEndian.Uint64(b[:8])*fnvPrime ^ mix(binary.BigEndian.Uint64(b[8:])))
+}
+
+func combine(node, addr uint64) uint64 { return mix(node ^ addr) }
 
 // mix is the splitmix64 finaliser: FNV alone spreads similar inputs (node1, node2; adjacent
 // addresses) poorly over the high bits, and the ranking compares whole values.
@@ -43,9 +56,10 @@ func mix(x uint64) uint64 {
 // Owner returns the candidate with the highest score for addr (ties, which need a 64-bit
 // collision, go to the smaller name), and false when there is no candidate.
 func Owner(addr netip.Addr, candidates []string) (string, bool) {
+	ah := addrHash(addr)
 	best, bestScore, ok := "", uint64(0), false
 	for _, c := range candidates {
-		s := Score(c, addr)
+		s := combine(nodeHash(c), ah)
 		if !ok || s > bestScore || (s == bestScore && c < best) {
 			best, bestScore, ok = c, s, true
 		}
@@ -79,34 +93,35 @@ type Assignment struct {
 // whether a node is up in this agent's view.
 func Assign(addrs []plan.L2Address, members map[string]Member, healthy func(string) bool) []Assignment {
 	out := make([]Assignment, 0, len(addrs))
-	type cand struct {
-		name   string
-		ifaces []string
+	type info struct {
+		up   bool
+		m    Member
+		hash uint64
 	}
-	var cands []cand
+	nodes := make(map[string]*info, len(members))
+	for name, m := range members {
+		nodes[name] = &info{up: m.Ready && healthy(name), m: m, hash: nodeHash(name)}
+	}
 	var names []string
 	for _, a := range addrs {
-		cands, names = cands[:0], names[:0]
-		for _, n := range a.Nodes {
-			m, ok := members[n.Name]
-			if !ok || !m.Ready || !healthy(n.Name) {
+		names = names[:0]
+		ah := addrHash(a.Addr)
+		best, bestScore := -1, uint64(0)
+		for i, n := range a.Nodes {
+			in := nodes[n.Name]
+			if in == nil || !in.up || !n.AnyInterface(in.m.Interfaces, in.m.DefaultInterface) {
 				continue
 			}
-			ifs := n.MatchInterfaces(m.Interfaces, m.DefaultInterface)
-			if len(ifs) == 0 {
-				continue
-			}
-			cands = append(cands, cand{n.Name, ifs})
 			names = append(names, n.Name)
+			if s := combine(in.hash, ah); best < 0 || s > bestScore || (s == bestScore && n.Name < a.Nodes[best].Name) {
+				best, bestScore = i, s
+			}
 		}
 		as := Assignment{Addr: a.Addr, Service: a.Service.String(), Candidates: slices.Clone(names)}
-		if owner, ok := Owner(a.Addr, names); ok {
-			as.Owner = owner
-			for _, c := range cands {
-				if c.name == owner {
-					as.Interfaces = c.ifaces
-				}
-			}
+		if best >= 0 {
+			n := a.Nodes[best]
+			m := nodes[n.Name].m
+			as.Owner, as.Interfaces = n.Name, n.MatchInterfaces(m.Interfaces, m.DefaultInterface)
 		}
 		out = append(out, as)
 	}

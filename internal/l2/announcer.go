@@ -2,9 +2,11 @@ package l2
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,12 +37,18 @@ type Announcer struct {
 
 	mu      sync.Mutex
 	addrs   []plan.L2Address
-	owners  map[netip.Addr]string
-	since   map[netip.Addr]time.Time
-	moves   uint64
-	status  *status.L2
-	lastSet time.Time
-	owned   []Owned
+	planGen uint64
+	// memo is the last assignment and what it was computed from: the owners only change
+	// when the plan or some node's health or interfaces do, so most ticks reuse it.
+	memoKey  string
+	memoGen  uint64
+	assigned []election.Assignment
+	owners   map[netip.Addr]string
+	since    map[netip.Addr]time.Time
+	moves    uint64
+	status   *status.L2
+	lastSet  time.Time
+	owned    []Owned
 }
 
 // NewAnnouncer binds the heartbeat port; Run starts it.
@@ -64,6 +72,7 @@ func (a *Announcer) SetPlan(addrs []plan.L2Address, nodes map[string][]netip.Add
 	a.hb.SetNodes(nodes)
 	a.mu.Lock()
 	a.addrs = addrs
+	a.planGen++
 	a.mu.Unlock()
 }
 
@@ -110,10 +119,18 @@ func (a *Announcer) Run(ctx context.Context) error {
 // evaluate decides the owners and hands this node's share to the responder.
 func (a *Announcer) evaluate(now time.Time) {
 	v := a.hb.Verdict(now)
+	key := verdictKey(v)
 	a.mu.Lock()
-	addrs := a.addrs
+	addrs, gen := a.addrs, a.planGen
+	assigned := a.assigned
+	fresh := key == a.memoKey && gen == a.memoGen && assigned != nil
 	a.mu.Unlock()
-	assigned := election.Assign(addrs, v.Members, v.View.Healthy)
+	if !fresh {
+		assigned = election.Assign(addrs, v.Members, v.View.Healthy)
+		a.mu.Lock()
+		a.memoKey, a.memoGen, a.assigned = key, gen, assigned
+		a.mu.Unlock()
+	}
 
 	st := &status.L2{Node: a.cfg.Node, Fenced: v.View.States[a.cfg.Node] == election.StateFenced, Why: v.View.Why}
 	for _, n := range v.Nodes {
@@ -174,6 +191,17 @@ func (a *Announcer) evaluate(now time.Time) {
 		default:
 		}
 	}
+}
+
+// verdictKey captures everything of a verdict that Assign reads: each node's health, readiness
+// and interfaces.
+func verdictKey(v Verdict) string {
+	var b strings.Builder
+	for _, n := range v.Nodes {
+		m := v.Members[n]
+		fmt.Fprintf(&b, "%s|%s|%t|%s|%s;", n, v.View.States[n], m.Ready, m.DefaultInterface, strings.Join(m.Interfaces, ","))
+	}
+	return b.String()
 }
 
 // sameL2 compares what a reader would notice: owners, states and fencing (counters move on

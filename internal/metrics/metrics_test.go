@@ -47,7 +47,7 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 			{Address: "192.0.2.2", State: bgp.StateActive},
 		}}},
 		L2: &status.L2{Node: "n1",
-			Nodes: []status.L2Node{{Name: "n1", State: "self"}, {Name: "n2", State: "down"}, {Name: "n3", State: "up"}},
+			Nodes:         []status.L2Node{{Name: "n1", State: "self"}, {Name: "n2", State: "down"}, {Name: "n3", State: "up"}},
 			Announcements: []status.L2Announcement{{IP: "10.0.0.1", Owner: "n1"}, {IP: "10.0.0.2", Owner: "n3"}, {IP: "10.0.0.3", Owner: "n1"}, {IP: "10.0.0.4"}},
 			Counters:      status.L2Counters{ARPAnswered: 7, NSAnswered: 2, GratuitousARPs: 6, UnsolicitedNAs: 3, OwnershipChanges: 4, HeartbeatsDropped: 1}},
 	})

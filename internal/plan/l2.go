@@ -131,6 +131,18 @@ func mergeL2Nodes(have, add []L2Node) []L2Node {
 	return have
 }
 
+// AnyInterface reports whether the patterns select at least one of names.
+func (n L2Node) AnyInterface(names []string, defaultIface string) bool {
+	for _, name := range names {
+		for _, re := range n.Interfaces {
+			if (re == nil && name == defaultIface) || (re != nil && re.MatchString(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // MatchInterfaces returns, in the order given, the node's interfaces the patterns select; a
 // nil pattern selects defaultIface.
 func (n L2Node) MatchInterfaces(names []string, defaultIface string) []string {

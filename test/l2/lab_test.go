@@ -19,7 +19,7 @@ import (
 // would accept them) and a TCP server on every VIP that answers with the node's name.
 type lan struct {
 	*netlab.Lab
-	t      *testing.T
+	t      testing.TB
 	nodes  []string
 	herald map[string]*netlab.Herald
 	dir    string
@@ -71,7 +71,7 @@ status: {addresses: [{type: InternalIP, address: %s}, {type: InternalIP, address
 `, name, v4, v6)
 }
 
-func newLAN(t *testing.T, extraArgs ...string) *lan {
+func newLAN(t testing.TB, extraArgs ...string) *lan {
 	l := &lan{Lab: netlab.New(t), t: t, herald: map[string]*netlab.Herald{}, dir: t.TempDir(),
 		vips: []string{"10.99.0.200", "10.99.0.202", "fd99::200"}}
 	l.AddNS("sw")
