@@ -15,6 +15,7 @@ import (
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/doctor"
 	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/l2"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/standalone"
@@ -103,6 +104,15 @@ func doctorInput(ctx context.Context, paths []string, node string, snap *status.
 		}
 	}
 	in.Plan = plan.Compute(plan.Input{Cluster: &built.Cluster, Allocations: allocs})
+	if len(built.Cluster.L2Policies) > 0 {
+		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: &built.Cluster, Allocations: allocs})
+	}
+	if snap != nil && snap.L2 != nil {
+		in.L2 = l2Live(snap.L2)
+		if probe {
+			in.L2Conflicts = l2Conflicts(snap.L2)
+		}
+	}
 	if ifs, err := net.Interfaces(); err == nil {
 		for _, i := range ifs {
 			in.Interfaces = append(in.Interfaces, i.Name)
@@ -200,4 +210,37 @@ func fieldSuffix(f string) string {
 		return ""
 	}
 	return " " + f
+}
+
+func l2Live(l *status.L2) *doctor.L2Live {
+	out := &doctor.L2Live{Node: l.Node, Fenced: l.Fenced, Why: l.Why, States: map[string]string{}}
+	for _, n := range l.Nodes {
+		out.States[n.Name] = n.State
+	}
+	for _, a := range l.Announcements {
+		out.Announcements = append(out.Announcements, doctor.L2Announcement{IP: a.IP, Service: a.Service, Owner: a.Owner, Interfaces: a.Interfaces, Candidates: a.Candidates})
+	}
+	return out
+}
+
+// l2Conflicts asks, on each interface this node answers on, who else has each address it
+// owns: its own responder ignores questions from its own MAC, so every answer is another host.
+func l2Conflicts(l *status.L2) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range l.Announcements {
+		if a.Owner != l.Node {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.IP)
+		if err != nil {
+			continue
+		}
+		for _, ifname := range a.Interfaces {
+			macs, err := l2.Who(ifname, ip, 300*time.Millisecond, nil)
+			if err == nil && len(macs) > 0 {
+				out[a.IP] = append(out[a.IP], macs...)
+			}
+		}
+	}
+	return out
 }

@@ -106,6 +106,8 @@ func TestDoctorChecks(t *testing.T) {
 			"Service demo/web", "narrow the serviceSelector", doctor.Warning, nil},
 		{"l2-interface-missing", "apiVersion: herald.io/v1alpha1\nkind: L2AnnouncementPolicy\nmetadata: {name: vlan}\nspec: {loadBalancerIPs: true, interfaces: [\"^enp86s0\\\\.122$\"], serviceSelector: {matchLabels: {none: none}}}\n",
 			"L2AnnouncementPolicy vlan", "regular expressions", doctor.Warning, []string{"--node", "n1"}},
+		{"l2-no-eligible-node", "apiVersion: herald.io/v1alpha1\nkind: L2AnnouncementPolicy\nmetadata: {name: private}\nspec: {loadBalancerIPs: true, nodeSelector: {matchLabels: {private: \"\"}}}\n",
+			"Service demo/web", "nodeSelector", doctor.Error, nil},
 		{"manifest", "apiVersion: herald.io/v1alpha1\nkind: LoadBalancerIPPool\nmetadata: {name: typo}\nspec: {blocks: [{cidr: 10.1.1.1/24}]}\n",
 			"LoadBalancerIPPool typo", "edit ", doctor.Error, nil},
 	}

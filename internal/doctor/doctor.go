@@ -8,6 +8,7 @@ package doctor
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -64,6 +65,28 @@ type Input struct {
 	Probes map[string]bgp.ProbeResult
 	// Interfaces are the local node's interface names, for L2 policies.
 	Interfaces []string
+	// L2Plan is the L2 side of the plan; L2 the running node's live L2 view; L2Conflicts the
+	// other hosts (MACs) that answered ARP/NDP for an address this node owns, by address.
+	L2Plan      *plan.L2Plan
+	L2          *L2Live
+	L2Conflicts map[string][]string
+}
+
+// L2Live is a running node's L2 view (kept small so this package needs no status import).
+type L2Live struct {
+	Node   string
+	Fenced bool
+	Why    string
+	// States is every node's health state in this node's view.
+	States        map[string]string
+	Announcements []L2Announcement
+}
+
+// L2Announcement is one address and who answers for it.
+type L2Announcement struct {
+	IP, Service, Owner string
+	Interfaces         []string
+	Candidates         []string
 }
 
 // Check is one named check.
@@ -89,6 +112,11 @@ var Checks = []Check{
 	{"sharing-across-namespaces", checkCrossNamespaceSharing},
 	{"announced-twice", checkL2AndBGPOverlap},
 	{"l2-interface-missing", checkL2Interfaces},
+	{"l2-no-eligible-node", checkL2NoEligibleNode},
+	{"l2-unanswered", checkL2Unanswered},
+	{"l2-fenced", checkL2Fenced},
+	{"l2-node-down", checkL2NodeDown},
+	{"l2-address-conflict", checkL2Conflicts},
 	{"bgp-session", checkSessions},
 	{"router-side", checkRouterSide},
 }
@@ -443,6 +471,92 @@ func checkL2Interfaces(in *Input) []Finding {
 				Fix:      "fix the interface expressions (they are regular expressions, e.g. ^enp86s0\\.122$), or create the VLAN interface",
 				Evidence: fmt.Sprintf("expressions %s; interfaces %s", strings.Join(exprs, ", "), strings.Join(in.Interfaces, ", "))})
 		}
+	}
+	return out
+}
+
+func checkL2NoEligibleNode(in *Input) []Finding {
+	if in.L2Plan == nil {
+		return nil
+	}
+	var out []Finding
+	for _, a := range in.L2Plan.Addresses {
+		if len(a.Nodes) > 0 {
+			continue
+		}
+		out = append(out, Finding{Severity: Error, Object: "Service " + a.Service.String(),
+			Problem:  fmt.Sprintf("%s is selected by L2 policy %s, but no node may answer ARP/NDP for it, so nothing on the LAN reaches it", a.Addr, strings.Join(a.Policies, ", ")),
+			Fix:      "check the policy's nodeSelector against the node labels, the exclusion label node.kubernetes.io/exclude-from-external-load-balancers and cordons; with externalTrafficPolicy: Local a node needs a ready endpoint of the Service",
+			Evidence: "eligible nodes: none"})
+	}
+	return out
+}
+
+func checkL2Unanswered(in *Input) []Finding {
+	if in.L2 == nil || in.L2Plan == nil {
+		return nil
+	}
+	eligible := map[string][]string{}
+	for _, a := range in.L2Plan.Addresses {
+		for _, n := range a.Nodes {
+			eligible[a.Addr.String()] = append(eligible[a.Addr.String()], n.Name)
+		}
+	}
+	var out []Finding
+	for _, a := range in.L2.Announcements {
+		if a.Owner != "" || len(eligible[a.IP]) == 0 {
+			continue // answered, or reported by l2-no-eligible-node
+		}
+		var states []string
+		for _, n := range eligible[a.IP] {
+			states = append(states, n+" "+cmp.Or(in.L2.States[n], "unknown"))
+		}
+		out = append(out, Finding{Severity: Error, Object: "Service " + a.Service,
+			Problem:  fmt.Sprintf("nobody answers ARP/NDP for %s: its eligible nodes are all down in %s's view, or none has an interface the policy names", a.IP, in.L2.Node),
+			Fix:      "start herald on an eligible node, open the heartbeat port (7947/udp) between the nodes, or fix the policy's interfaces (herald l2 nodes lists what each node reported)",
+			Evidence: "eligible: " + strings.Join(states, ", ")})
+	}
+	return out
+}
+
+func checkL2Fenced(in *Input) []Finding {
+	if in.L2 == nil || !in.L2.Fenced {
+		return nil
+	}
+	return []Finding{{Severity: Error, Object: "Node " + in.L2.Node,
+		Problem:  "this node answers no ARP/NDP: " + in.L2.Why,
+		Fix:      "let the heartbeats through between the nodes (UDP port 7947 by default, both ways: firewall rules, routes, the node's address in its Node object); the node takes its addresses back as soon as it hears a peer",
+		Evidence: "herald l2 nodes shows this node as fenced"}}
+}
+
+func checkL2NodeDown(in *Input) []Finding {
+	if in.L2 == nil {
+		return nil
+	}
+	var out []Finding
+	for _, n := range slices.Sorted(maps.Keys(in.L2.States)) {
+		if in.L2.States[n] != "down" {
+			continue
+		}
+		out = append(out, Finding{Severity: Warning, Object: "Node " + n,
+			Problem:  fmt.Sprintf("%s does not hear %s, and no other node does: its L2 addresses moved to other nodes", in.L2.Node, n),
+			Fix:      fmt.Sprintf("check that herald runs on %s and that UDP port 7947 is open between the nodes; the addresses move back when it is heard again", n),
+			Evidence: "herald l2 nodes: " + n + " down"})
+	}
+	return out
+}
+
+func checkL2Conflicts(in *Input) []Finding {
+	var out []Finding
+	for _, ip := range slices.Sorted(maps.Keys(in.L2Conflicts)) {
+		macs := in.L2Conflicts[ip]
+		if len(macs) == 0 {
+			continue
+		}
+		out = append(out, Finding{Severity: Error, Object: "address " + ip,
+			Problem:  fmt.Sprintf("another host answers ARP/NDP for %s, which this node owns: clients reach whichever answered last", ip),
+			Fix:      "find the host with that MAC (the switch's MAC table, `ip neigh` on a client) and remove the address there: a static address, another load balancer (MetalLB, kube-vip) still announcing it, or a DHCP lease inside the pool",
+			Evidence: "answered by " + strings.Join(macs, ", ")})
 	}
 	return out
 }

@@ -76,6 +76,9 @@ func (a *Announcer) SetPlan(addrs []plan.L2Address, nodes map[string][]netip.Add
 	a.mu.Unlock()
 }
 
+// SetLeases passes on which nodes' Leases are renewed (cluster mode: NodeLeases' verdict).
+func (a *Announcer) SetLeases(valid map[string]bool) { a.hb.SetLeases(valid) }
+
 // Status returns the last evaluation.
 func (a *Announcer) Status() *status.L2 {
 	a.mu.Lock()

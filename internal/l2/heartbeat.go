@@ -78,6 +78,13 @@ func (h *Heartbeats) SetNodes(nodes map[string][]netip.Addr) {
 	h.nodes = maps.Clone(nodes)
 }
 
+// SetLeases sets which nodes' Leases are renewed (cluster mode); nil: no Leases.
+func (h *Heartbeats) SetLeases(valid map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tracker.SetLeases(valid)
+}
+
 // SetSelf sets what this node reports about itself (Ready is filled in by the tracker).
 func (h *Heartbeats) SetSelf(m election.Member) {
 	h.mu.Lock()

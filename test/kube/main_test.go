@@ -74,7 +74,7 @@ func TestMain(m *testing.M) {
 }
 
 // startOperator runs the operator until the test ends, or until the returned stop is called.
-func startOperator(t *testing.T, oc herald.OperatorConfig) (stop func()) {
+func startOperator(t testing.TB, oc herald.OperatorConfig) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -38,6 +38,7 @@ metadata: {name: lan}
 spec:
   interfaces: ["^eth0$"]
   loadBalancerIPs: true
+  serviceSelector: {matchLabels: {io.kubernetes.service.namespace: default}}
 ---
 apiVersion: v1
 kind: Service
