@@ -99,6 +99,10 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err := nc.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
+	l2 := &L2Policies{Client: mgr.GetClient(), Log: logger.With("controller", "l2-policies"), Events: mgr.GetEventRecorder("herald-operator")}
+	if err := l2.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
 	return mgr.Start(ctx)
 }
 
