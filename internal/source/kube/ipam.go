@@ -57,15 +57,17 @@ type IPAM struct {
 // allKey is the single work item: whatever changed, everything is reconciled.
 var allKey = reconcile.Request{}
 
+// enqueueAll maps every watched event to allKey.
+var enqueueAll = handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+	return []reconcile.Request{allKey}
+})
+
 // SetupWithManager registers the controller and its watches.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{allKey}
-	})
 	return ctrl.NewControllerManagedBy(mgr).Named("ipam").
-		Watches(&corev1.Service{}, all).
-		Watches(&v1alpha1.LoadBalancerIPPool{}, all).
-		Watches(&corev1.Namespace{}, all).
+		Watches(&corev1.Service{}, enqueueAll).
+		Watches(&v1alpha1.LoadBalancerIPPool{}, enqueueAll).
+		Watches(&corev1.Namespace{}, enqueueAll).
 		Complete(r)
 }
 

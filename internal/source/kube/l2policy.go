@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
@@ -41,12 +40,9 @@ type L2Policies struct {
 
 // SetupWithManager registers the controller.
 func (r *L2Policies) SetupWithManager(mgr ctrl.Manager) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{allKey}
-	})
 	return ctrl.NewControllerManagedBy(mgr).Named("l2-policies").
-		Watches(&v1alpha1.L2AnnouncementPolicy{}, all).
-		Watches(&corev1.Node{}, all).
+		Watches(&v1alpha1.L2AnnouncementPolicy{}, enqueueAll).
+		Watches(&corev1.Node{}, enqueueAll).
 		Complete(r)
 }
 

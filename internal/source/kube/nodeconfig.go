@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
@@ -46,15 +45,12 @@ type NodeConfigs struct {
 
 // SetupWithManager registers the controller.
 func (r *NodeConfigs) SetupWithManager(mgr ctrl.Manager) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{allKey}
-	})
 	return ctrl.NewControllerManagedBy(mgr).Named("bgp-node-configs").
-		Watches(&corev1.Node{}, all).
-		Watches(&v1alpha1.BGPClusterConfig{}, all).
-		Watches(&v1alpha1.BGPPeerConfig{}, all).
-		Watches(&v1alpha1.BGPNodeConfigOverride{}, all).
-		Watches(&v1alpha1.BGPNodeConfig{}, all).
+		Watches(&corev1.Node{}, enqueueAll).
+		Watches(&v1alpha1.BGPClusterConfig{}, enqueueAll).
+		Watches(&v1alpha1.BGPPeerConfig{}, enqueueAll).
+		Watches(&v1alpha1.BGPNodeConfigOverride{}, enqueueAll).
+		Watches(&v1alpha1.BGPNodeConfig{}, enqueueAll).
 		Complete(r)
 }
 
