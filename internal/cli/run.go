@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/heraldlb/herald/internal/announce"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/standalone"
 )
@@ -45,16 +47,22 @@ reported and changes nothing.`,
 	f.StringVar(&cfg.Node, "node", "", "the node name this host plays in the manifests")
 	f.StringVar(&cfg.StatusAddr, "status-addr", "", "also serve the status API on this TCP address (e.g. 127.0.0.1:9586)")
 	f.DurationVar(&cfg.Poll, "poll", cfg.Poll, "how often to check the manifests for changes")
-	f.Var(prefixList{&cfg.Plan.ExternalIPAllowList}, "external-ip-cidrs", "CIDRs whose Service externalIPs may be advertised (comma-separated; default none: any namespace owner can set externalIPs)")
-	f.DurationVar(&cfg.DrainWait, "graceful-shutdown-wait", cfg.DrainWait, "how long routes carry GRACEFUL_SHUTDOWN (65535:0) before sessions close on exit")
-	f.BoolVar(&cfg.DrainOnTerm, "drain-on-term", false, "on SIGTERM, drain every peer and withdraw (default: only peers without graceful restart; the others keep the routes until herald is back)")
-	f.BoolVar(&cfg.DrainWhenCordoned, "drain-when-cordoned", false, "while the node is cordoned (spec.unschedulable), advertise every route with GRACEFUL_SHUTDOWN")
-	f.BoolVar(&cfg.Plan.AdvertiseWithoutEndpoints, "advertise-without-endpoints", false, "keep advertising Services whose endpoints are all unready (Cilium's default; Herald withdraws them)")
-	f.Uint16Var(&cfg.L2.Heartbeats.Port, "l2-heartbeat-port", cfg.L2.Heartbeats.Port, "UDP port of the L2 heartbeats between nodes (every node uses the same)")
-	f.DurationVar(&cfg.L2.Heartbeats.Interval, "l2-heartbeat-interval", cfg.L2.Heartbeats.Interval, "gap between two L2 heartbeats to each node")
-	f.DurationVar(&cfg.L2.Heartbeats.Election.DeadAfter, "l2-dead-after", cfg.L2.Heartbeats.Election.DeadAfter, "silence after which a node is no longer heard (failover time is about this plus one interval)")
+	announceFlags(f, &cfg.Announce)
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
+}
+
+// announceFlags are the flags of a node's BGP speakers and L2 responder, the same for
+// `herald run` and `herald agent`.
+func announceFlags(f *pflag.FlagSet, c *announce.Config) {
+	f.Var(prefixList{&c.Plan.ExternalIPAllowList}, "external-ip-cidrs", "CIDRs whose Service externalIPs may be advertised or answered for (comma-separated; default none: any namespace owner can set externalIPs)")
+	f.DurationVar(&c.DrainWait, "graceful-shutdown-wait", c.DrainWait, "how long routes carry GRACEFUL_SHUTDOWN (65535:0) before sessions close on exit")
+	f.BoolVar(&c.DrainOnTerm, "drain-on-term", false, "on SIGTERM, drain every peer and withdraw (default: only peers without graceful restart; the others keep the routes until herald is back)")
+	f.BoolVar(&c.DrainWhenCordoned, "drain-when-cordoned", false, "while the node is cordoned (spec.unschedulable), advertise every route with GRACEFUL_SHUTDOWN")
+	f.BoolVar(&c.Plan.AdvertiseWithoutEndpoints, "advertise-without-endpoints", false, "keep advertising Services whose endpoints are all unready (Cilium's default; Herald withdraws them)")
+	f.Uint16Var(&c.L2.Heartbeats.Port, "l2-heartbeat-port", c.L2.Heartbeats.Port, "UDP port of the L2 heartbeats between nodes (every node uses the same)")
+	f.DurationVar(&c.L2.Heartbeats.Interval, "l2-heartbeat-interval", c.L2.Heartbeats.Interval, "gap between two L2 heartbeats to each node")
+	f.DurationVar(&c.L2.Heartbeats.Election.DeadAfter, "l2-dead-after", c.L2.Heartbeats.Election.DeadAfter, "silence after which a node is no longer heard (failover takes about this plus one interval)")
 }
 
 // prefixList is a pflag.Value for a comma-separated CIDR list.
