@@ -44,7 +44,7 @@ Exits 1 when any error is found.`,
 			alloc := ipam.New(ipam.DefaultConfig())
 			results := alloc.Reconcile(built.Cluster.Pools, built.Cluster.Services)
 			rep := validateReport{Files: len(files), Objects: len(set.Objects), Problems: standalone.Problems(built.Problems),
-				Services: standalone.ServiceStatus(results), Pools: standalone.PoolStatus(alloc.Pools())}
+				Services: status.ServicesFrom(results), Pools: status.PoolsFrom(alloc.Pools())}
 			for _, res := range results {
 				// bad_annotation is already reported against the annotation itself.
 				if !res.Satisfied && res.Reason != ipam.BadAnnotation {

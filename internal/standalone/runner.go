@@ -223,8 +223,8 @@ func (r *Runner) reconcile(ctx context.Context) error {
 
 func (r *Runner) snapshot(b *manifest.Built, results []ipam.Result) *status.Snapshot {
 	s := &status.Snapshot{Generated: time.Now(), Mode: "standalone", Node: r.cfg.Node, Sources: r.cfg.Paths}
-	s.Pools = PoolStatus(r.alloc.Pools())
-	s.Services = ServiceStatus(results)
+	s.Pools = status.PoolsFrom(r.alloc.Pools())
+	s.Services = status.ServicesFrom(results)
 	s.Problems = Problems(b.Problems)
 	return s
 }
@@ -249,34 +249,6 @@ func (r *Runner) l2Changed() <-chan struct{} {
 		return nil
 	}
 	return r.node.Changed()
-}
-
-// PoolStatus renders allocator pool states for the snapshot.
-func PoolStatus(ps []ipam.PoolStatus) []status.Pool {
-	out := make([]status.Pool, 0, len(ps))
-	for _, p := range ps {
-		sp := status.Pool{Name: p.Name, Disabled: p.Disabled, Conflicting: p.Conflicting(), ConflictsWith: p.ConflictsWith,
-			Total: p.Total, Used: p.Used, Available: p.Available}
-		for _, f := range p.Families {
-			sp.Families = append(sp.Families, f.String())
-		}
-		out = append(out, sp)
-	}
-	return out
-}
-
-// ServiceStatus renders allocation results for the snapshot.
-func ServiceStatus(rs []ipam.Result) []status.Service {
-	out := make([]status.Service, 0, len(rs))
-	for _, res := range rs {
-		ss := status.Service{Namespace: res.Service.Namespace, Name: res.Service.Name, Pools: res.Pools,
-			Satisfied: res.Satisfied, Reason: string(res.Reason), Message: res.Message, IPs: []string{}}
-		for _, a := range res.Addrs {
-			ss.IPs = append(ss.IPs, a.String())
-		}
-		out = append(out, ss)
-	}
-	return out
 }
 
 // Problems renders manifest problems for the snapshot.

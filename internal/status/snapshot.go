@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/ipam"
 )
 
 // Snapshot is Herald's state at one moment. It is immutable once published.
@@ -127,3 +128,32 @@ type L2Counters struct {
 	OwnershipChanges  uint64 `json:"ownershipChanges"`
 	HeartbeatsDropped uint64 `json:"heartbeatsDropped"`
 }
+
+// PoolsFrom renders allocator pool states for the snapshot.
+func PoolsFrom(ps []ipam.PoolStatus) []Pool {
+	out := make([]Pool, 0, len(ps))
+	for _, p := range ps {
+		sp := Pool{Name: p.Name, Disabled: p.Disabled, Conflicting: p.Conflicting(), ConflictsWith: p.ConflictsWith,
+			Total: p.Total, Used: p.Used, Available: p.Available}
+		for _, f := range p.Families {
+			sp.Families = append(sp.Families, f.String())
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// ServicesFrom renders allocation results for the snapshot.
+func ServicesFrom(rs []ipam.Result) []Service {
+	out := make([]Service, 0, len(rs))
+	for _, res := range rs {
+		ss := Service{Namespace: res.Service.Namespace, Name: res.Service.Name, Pools: res.Pools,
+			Satisfied: res.Satisfied, Reason: string(res.Reason), Message: res.Message, IPs: []string{}}
+		for _, a := range res.Addrs {
+			ss.IPs = append(ss.IPs, a.String())
+		}
+		out = append(out, ss)
+	}
+	return out
+}
+

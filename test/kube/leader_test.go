@@ -23,9 +23,7 @@ import (
 func TestTwoReplicasOnlyTheLeaderWrites(t *testing.T) {
 	ctx := context.Background()
 	for _, ns := range []string{"herald-system", "leader"} {
-		if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
+		ensureNamespace(t, ns) // herald-system is shared with the L2 Lease tests
 	}
 	pool := &v1alpha1.LoadBalancerIPPool{ObjectMeta: metav1.ObjectMeta{Name: "leader"}, Spec: v1alpha1.LoadBalancerIPPoolSpec{
 		Blocks: []v1alpha1.IPPoolBlock{{Cidr: "10.201.0.0/24"}}, ServiceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": "leader"}}}}

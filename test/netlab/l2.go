@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -99,4 +100,39 @@ func (l *Lab) Neighbour(ns, ip string) string {
 		}
 	}
 	return ""
+}
+
+// ForwardTCP listens on listen inside namespace ns and forwards every connection to target
+// (an address on this host's loopback, such as the test API server) from the test process:
+// processes in the lab reach it without any route out of their namespace.
+func (l *Lab) ForwardTCP(ns, listen, target string) {
+	l.t.Helper()
+	var ln net.Listener
+	if err := l.InNS(ns, func() (err error) {
+		ln, err = net.Listen("tcp", listen)
+		return err
+	}); err != nil {
+		l.t.Fatalf("forwarding %s in %s: %v", listen, ns, err)
+	}
+	l.t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
 }
