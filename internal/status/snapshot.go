@@ -156,4 +156,3 @@ func ServicesFrom(rs []ipam.Result) []Service {
 	}
 	return out
 }
-

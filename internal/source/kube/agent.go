@@ -361,4 +361,3 @@ func nodeConfigStatus(st []bgp.InstanceStatus) []v1alpha1.BGPInstanceStatus {
 	}
 	return out
 }
-
