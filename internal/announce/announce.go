@@ -150,13 +150,13 @@ func (n *Node) applyL2(runCtx context.Context, c *model.Cluster, allocs map[mode
 		if err != nil {
 			n.l2Err = err // reported on every apply; not retried in a loop
 		} else {
+			if n.onL2 != nil {
+				n.onL2(a) // before Run: hooks are set while nothing reads them
+			}
 			ctx, cancel := context.WithCancel(runCtx)
 			done := make(chan struct{})
 			go func() { defer close(done); _ = a.Run(ctx) }()
 			n.l2, n.l2Stop = a, func() { cancel(); <-done }
-			if n.onL2 != nil {
-				n.onL2(a)
-			}
 		}
 	}
 	if n.l2Err != nil {

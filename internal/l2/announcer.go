@@ -34,6 +34,8 @@ type Announcer struct {
 	resp *Responder
 	// changed is told (without blocking) when the status changed.
 	changed chan struct{}
+	// onOwned, when set, is told this node's share each time it changes.
+	onOwned func([]Owned)
 
 	mu      sync.Mutex
 	addrs   []plan.L2Address
@@ -63,6 +65,10 @@ func NewAnnouncer(cfg AnnouncerConfig, log *slog.Logger) (*Announcer, error) {
 	return &Announcer{cfg: cfg, log: log, hb: hb, resp: New(cfg.Responder, log), changed: make(chan struct{}, 1),
 		owners: map[netip.Addr]string{}, since: map[netip.Addr]time.Time{}}, nil
 }
+
+// OnOwned registers a function told this node's share of the addresses whenever it changes
+// (cluster mode publishes it in the node's Lease). Call before Run.
+func (a *Announcer) OnOwned(f func([]Owned)) { a.onOwned = f }
 
 // Changed is signalled when Status changes.
 func (a *Announcer) Changed() <-chan struct{} { return a.changed }
@@ -168,8 +174,8 @@ func (a *Announcer) evaluate(now time.Time) {
 	}
 	// Set when the share changed, and once in a while anyway so that a re-created interface
 	// is reopened.
-	setNow := !slices.EqualFunc(owned, a.owned, func(x, y Owned) bool { return x.Addr == y.Addr && slices.Equal(x.Interfaces, y.Interfaces) }) ||
-		now.Sub(a.lastSet) > 2*time.Second
+	shareChanged := !slices.EqualFunc(owned, a.owned, func(x, y Owned) bool { return x.Addr == y.Addr && slices.Equal(x.Interfaces, y.Interfaces) })
+	setNow := shareChanged || now.Sub(a.lastSet) > 2*time.Second
 	if setNow {
 		a.owned, a.lastSet = owned, now
 	}
@@ -179,6 +185,9 @@ func (a *Announcer) evaluate(now time.Time) {
 		if err := a.resp.Set(owned); err != nil {
 			a.log.Error("L2: answering", "err", err)
 		}
+	}
+	if shareChanged && a.onOwned != nil {
+		a.onOwned(owned)
 	}
 	rs := a.resp.Stats()
 	st.Counters = status.L2Counters{ARPAnswered: rs.ARPAnswered, NSAnswered: rs.NSAnswered, GratuitousARPs: rs.GratuitousARPs,

@@ -10,11 +10,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
@@ -162,6 +164,7 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 	}
 	bin := netlab.HeraldBinary(t)
 	states := map[string]string{}
+	agents := map[string]*exec.Cmd{}
 	for i := 1; i <= 3; i++ {
 		ns, name := fmt.Sprintf("node%d", i), fmt.Sprintf("agent-node%d", i)
 		l.AddNS(ns)
@@ -169,7 +172,7 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 		l.Attach(ns, "eth0", "router", "br0", fmt.Sprintf("10.90.0.1%d/24", i))
 		l.ForwardTCP(ns, "127.0.0.1:6443", api)
 		states[name] = filepath.Join(l.Dir(), "state-"+name)
-		l.Start(ns, "agent-"+name, bin, "agent", "--node", name, "--kubeconfig", kcPath, "--state", states[name], "--status-interval", "1s")
+		agents[name] = l.Start(ns, "agent-"+name, bin, "agent", "--node", name, "--kubeconfig", kcPath, "--state", states[name], "--status-interval", "1s")
 	}
 
 	var web corev1.Service
@@ -250,6 +253,35 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 	if out, err := cliAt(bin, states["agent-node1"], "bgp", "peers"); err != nil || !strings.Contains(out, "established") {
 		t.Errorf("herald bgp peers on agent-node1: %v\n%s", err, out)
 	}
+	// The owner is on the Service (written by the operator from the owner's Lease), and moves
+	// with an event when the owner dies.
+	l2cond := func() string {
+		var s corev1.Service
+		if err := cl.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "agent-lan"}, &s); err != nil {
+			return err.Error()
+		}
+		if c := meta.FindStatusCondition(s.Status.Conditions, herald.ConditionL2Announced); c != nil {
+			return string(c.Status) + " " + c.Message
+		}
+		return "no L2Announced condition"
+	}
+	l.WaitFor("the L2Announced condition naming "+owner, 20*time.Second, func() string {
+		if c := l2cond(); c != "True 10.90.0.200 answered by "+owner+" on eth0" {
+			return c
+		}
+		return ""
+	})
+	l.Kill(agents[owner], syscall.SIGKILL)
+	l.WaitFor("the L2Announced condition naming another node", 20*time.Second, func() string {
+		if c := l2cond(); !strings.HasPrefix(c, "True 10.90.0.200 answered by agent-node") || strings.Contains(c, owner+" ") {
+			return c
+		}
+		return ""
+	})
+	if ev := eventsAbout(t, "default", "Service", "agent-lan"); !slices.Contains(ev, "L2Announced") || !slices.Contains(ev, "L2Moved") {
+		t.Errorf("events on agent-lan: %v, want L2Announced and L2Moved", ev)
+	}
+
 	// The agents (field manager "herald", the binary) wrote no Service; the operator did.
 	for _, name := range []string{"agent-web", "agent-lan"} {
 		var s corev1.Service

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +126,13 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	a.node.OnL2Start(func(l *l2.Announcer) {
 		// The Leases start with L2: a node that announces nothing on L2 writes nothing.
 		nl := NewNodeLeases(ac.Leases, cs, logger.With("component", "l2-lease"), l.SetLeases)
+		l.OnOwned(func(owned []l2.Owned) {
+			entries := make([]string, 0, len(owned))
+			for _, o := range owned {
+				entries = append(entries, o.Addr.String()+"@"+strings.Join(o.Interfaces, "+"))
+			}
+			nl.SetAnswering(entries)
+		})
 		a.mu.Lock()
 		a.leases = nl
 		a.mu.Unlock()

@@ -12,14 +12,19 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
@@ -49,10 +54,17 @@ type IPAM struct {
 	// Events are emitted only with a status write, so a resync that changes nothing (a
 	// restart, a failover) emits nothing.
 	Events events.EventRecorder
+	// LeaseNamespace holds the agents' L2 node Leases, whose herald.io/l2-answering
+	// annotation becomes each Service's herald.io/L2Announced condition; empty: not reported.
+	LeaseNamespace string
 
 	mu    sync.Mutex
 	alloc *ipam.Allocator
 }
+
+// ConditionL2Announced on a Service says which node answers ARP/NDP for each of its
+// addresses, on which interfaces (True), or that no node does any more (False).
+const ConditionL2Announced = "herald.io/L2Announced"
 
 // allKey is the single work item: whatever changed, everything is reconciled.
 var allKey = reconcile.Request{}
@@ -64,11 +76,22 @@ var enqueueAll = handler.EnqueueRequestsFromMapFunc(func(context.Context, client
 
 // SetupWithManager registers the controller and its watches.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("ipam").
+	b := ctrl.NewControllerManagedBy(mgr).Named("ipam").
 		Watches(&corev1.Service{}, enqueueAll).
 		Watches(&v1alpha1.LoadBalancerIPPool{}, enqueueAll).
-		Watches(&corev1.Namespace{}, enqueueAll).
-		Complete(r)
+		Watches(&corev1.Namespace{}, enqueueAll)
+	if r.LeaseNamespace != "" {
+		// Only a change of what a node answers for matters, not every renewal.
+		b = b.Watches(&coordinationv1.Lease{}, enqueueAll, builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(e event.CreateEvent) bool { return r.isL2Lease(e.Object) },
+			DeleteFunc: func(e event.DeleteEvent) bool { return r.isL2Lease(e.Object) },
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return r.isL2Lease(e.ObjectNew) && e.ObjectOld.GetAnnotations()[AnnotationL2Answering] != e.ObjectNew.GetAnnotations()[AnnotationL2Answering]
+			},
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		}))
+	}
+	return b.Complete(r)
 }
 
 // Reconcile allocates for every Service and writes what changed.
@@ -120,9 +143,13 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	// Reconcile adopts every address already in Service status before allocating anything:
 	// after a restart (or a failover to the standby replica) nothing moves.
 	results := r.alloc.Reconcile(pools, svcs)
+	answering, err := r.l2Answering(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	var errs []error
 	for _, res := range results {
-		if err := r.writeService(ctx, svcObjs[res.Service], res); err != nil {
+		if err := r.writeService(ctx, svcObjs[res.Service], res, answering); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -134,11 +161,82 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	if len(errs) > 0 {
 		return reconcile.Result{}, fmt.Errorf("writing status: %v", errs)
 	}
+	if len(answering) > 0 {
+		// A node that dies stops renewing its Lease without an event: look again later.
+		return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
+	}
 	return reconcile.Result{}, nil
 }
 
-// writeService updates status.loadBalancer.ingress and the condition when they differ.
-func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Result) error {
+func (r *IPAM) isL2Lease(o client.Object) bool {
+	_, ok := o.GetLabels()[LabelL2Node]
+	return ok && o.GetNamespace() == r.LeaseNamespace
+}
+
+// l2Claim is one node saying it answers for an address.
+type l2Claim struct {
+	node, ifaces string
+	renewed      time.Time
+}
+
+// l2Answering reads which node answers for which address from the L2 node Leases. During a
+// handover, or after a node died without clearing its Lease, two nodes may claim an address:
+// the most recently renewed claim wins (the dead node's Lease stops being renewed).
+func (r *IPAM) l2Answering(ctx context.Context) (map[string]l2Claim, error) {
+	out := map[string]l2Claim{}
+	if r.LeaseNamespace == "" {
+		return out, nil
+	}
+	var leases coordinationv1.LeaseList
+	if err := r.Client.List(ctx, &leases, client.InNamespace(r.LeaseNamespace), client.HasLabels{LabelL2Node}); err != nil {
+		return nil, fmt.Errorf("listing L2 Leases: %w", err)
+	}
+	for _, le := range leases.Items {
+		var renewed time.Time
+		if le.Spec.RenewTime != nil {
+			renewed = le.Spec.RenewTime.Time
+		}
+		dur := 15 * time.Second
+		if le.Spec.LeaseDurationSeconds != nil {
+			dur = time.Duration(*le.Spec.LeaseDurationSeconds) * time.Second
+		}
+		if time.Since(renewed) > 2*dur {
+			continue // a node gone for good (twice the duration: room for clock skew)
+		}
+		for _, e := range strings.Split(le.Annotations[AnnotationL2Answering], ",") {
+			ip, ifaces, ok := strings.Cut(e, "@")
+			if !ok {
+				continue
+			}
+			if c, seen := out[ip]; !seen || renewed.After(c.renewed) {
+				out[ip] = l2Claim{node: le.Labels[LabelL2Node], ifaces: strings.ReplaceAll(ifaces, "+", ","), renewed: renewed}
+			}
+		}
+	}
+	return out, nil
+}
+
+// l2Condition is the Service's L2Announced condition, or nil when no node answers for its
+// addresses and none did before (the Service is not announced over L2).
+func l2Condition(s *corev1.Service, addrs []netip.Addr, answering map[string]l2Claim) *metav1.Condition {
+	var parts []string
+	for _, a := range addrs {
+		if c, ok := answering[a.String()]; ok {
+			parts = append(parts, fmt.Sprintf("%s answered by %s on %s", a, c.node, c.ifaces))
+		}
+	}
+	if len(parts) > 0 {
+		return &metav1.Condition{Type: ConditionL2Announced, Status: metav1.ConditionTrue, Reason: "Answered", Message: strings.Join(parts, "; "), ObservedGeneration: s.Generation}
+	}
+	if meta.FindStatusCondition(s.Status.Conditions, ConditionL2Announced) == nil {
+		return nil
+	}
+	return &metav1.Condition{Type: ConditionL2Announced, Status: metav1.ConditionFalse, Reason: "NotAnswered",
+		Message: "no node answers ARP/NDP for the Service's addresses (see herald doctor on a node)", ObservedGeneration: s.Generation}
+}
+
+// writeService updates status.loadBalancer.ingress and the conditions when they differ.
+func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Result, answering map[string]l2Claim) error {
 	if s == nil || res.Reason == ipam.NotOurs {
 		return nil
 	}
@@ -155,6 +253,9 @@ func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Res
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, camel(string(res.Reason)), res.Message
 	}
 	meta.SetStatusCondition(&want.Status.Conditions, cond)
+	if l2 := l2Condition(s, res.Addrs, answering); l2 != nil {
+		meta.SetStatusCondition(&want.Status.Conditions, *l2)
+	}
 	if equalStatus(s.Status, want.Status) {
 		return nil
 	}
@@ -187,6 +288,17 @@ func (r *IPAM) serviceEvents(old, cur *corev1.Service, res ipam.Result) {
 	after := meta.FindStatusCondition(cur.Status.Conditions, ConditionIPAMSatisfied)
 	if after != nil && after.Status == metav1.ConditionFalse && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
 		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, after.Reason, "Allocate", "no address: %s", after.Message)
+	}
+	l2Before := meta.FindStatusCondition(old.Status.Conditions, ConditionL2Announced)
+	l2After := meta.FindStatusCondition(cur.Status.Conditions, ConditionL2Announced)
+	switch {
+	case l2After == nil || (l2Before != nil && l2Before.Status == l2After.Status && l2Before.Message == l2After.Message):
+	case l2After.Status == metav1.ConditionFalse:
+		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, "L2NotAnswered", "Announce", "%s", l2After.Message)
+	case l2Before == nil || l2Before.Status != metav1.ConditionTrue:
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "L2Announced", "Announce", "%s", l2After.Message)
+	default:
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "L2Moved", "Announce", "%s (was: %s)", l2After.Message, l2Before.Message)
 	}
 }
 

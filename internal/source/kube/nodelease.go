@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,12 @@ import (
 
 // LabelL2Node marks the per-node L2 Leases and names their node.
 const LabelL2Node = "herald.io/l2-node"
+
+// AnnotationL2Answering on a node's L2 Lease lists the addresses the node answers ARP/NDP
+// for, as "ADDRESS@IFACE[+IFACE...]" separated by commas. The operator turns it into the
+// Services' herald.io/L2Announced condition: the agent writes no Service, and the list is
+// written with the Lease, so ownership costs an extra write only when it changes.
+const AnnotationL2Answering = "herald.io/l2-answering"
 
 // NodeLeaseConfig tunes the per-node Leases of L2 announcements.
 type NodeLeaseConfig struct {
@@ -55,6 +62,9 @@ type NodeLeases struct {
 	verdict  map[string]bool
 	writes   int
 	onChange func(map[string]bool)
+	// answering is what this node answers for (the annotation); kick asks Run to write now.
+	answering string
+	kick      chan struct{}
 }
 
 type observed struct {
@@ -65,7 +75,22 @@ type observed struct {
 // NewNodeLeases returns the Lease keeper for cfg.Node; Run starts it. onChange, when set, is
 // called with the validity of every node's Lease after each read.
 func NewNodeLeases(cfg NodeLeaseConfig, cs kubernetes.Interface, log *slog.Logger, onChange func(map[string]bool)) *NodeLeases {
-	return &NodeLeases{cfg: cfg, cs: cs, log: log, now: time.Now, seen: map[string]observed{}, onChange: onChange}
+	return &NodeLeases{cfg: cfg, cs: cs, log: log, now: time.Now, seen: map[string]observed{}, onChange: onChange, kick: make(chan struct{}, 1)}
+}
+
+// SetAnswering records the addresses this node answers for; a change is written at once.
+func (l *NodeLeases) SetAnswering(entries []string) {
+	v := strings.Join(entries, ",")
+	l.mu.Lock()
+	changed := v != l.answering
+	l.answering = v
+	l.mu.Unlock()
+	if changed {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Run renews and reads every Renew until ctx ends.
@@ -83,6 +108,7 @@ func (l *NodeLeases) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-l.kick:
 		}
 	}
 }
@@ -92,15 +118,23 @@ func (l *NodeLeases) name() string { return "herald-l2-" + l.cfg.Node }
 func (l *NodeLeases) renew(ctx context.Context) error {
 	leases := l.cs.CoordinationV1().Leases(l.cfg.Namespace)
 	now := metav1.NewMicroTime(l.now())
+	l.mu.Lock()
+	answering := l.answering
+	l.mu.Unlock()
 	cur, err := leases.Get(ctx, l.name(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: l.name(), Namespace: l.cfg.Namespace, Labels: map[string]string{LabelL2Node: l.cfg.Node}},
+			ObjectMeta: metav1.ObjectMeta{Name: l.name(), Namespace: l.cfg.Namespace, Labels: map[string]string{LabelL2Node: l.cfg.Node},
+				Annotations: map[string]string{AnnotationL2Answering: answering}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(l.cfg.Node), LeaseDurationSeconds: ptr.To(int32(l.cfg.Duration / time.Second)),
 				AcquireTime: &now, RenewTime: &now},
 		}, metav1.CreateOptions{})
 	} else if err == nil {
 		cur.Spec.RenewTime = &now
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[AnnotationL2Answering] = answering
 		_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	if err != nil {

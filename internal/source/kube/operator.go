@@ -1,18 +1,22 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,6 +39,9 @@ type OperatorConfig struct {
 	// SkipNameValidation lets several operators run in one process (tests): controller-runtime
 	// otherwise refuses a second controller of the same name.
 	SkipNameValidation bool
+	// Namespace is Herald's namespace: the agents' L2 node Leases, read for the Services'
+	// herald.io/L2Announced condition; empty turns that off.
+	Namespace string
 	// MetricsAddr serves controller-runtime's metrics (reconcile counts, durations and errors,
 	// work queues, API requests by verb and code) at /metrics; empty turns it off.
 	MetricsAddr string
@@ -43,7 +50,7 @@ type OperatorConfig struct {
 // DefaultOperatorConfig elects a leader through a Lease in herald-system, so a second replica
 // stands by and takes over when the first stops renewing.
 func DefaultOperatorConfig() OperatorConfig {
-	return OperatorConfig{LeaderElectionNamespace: "herald-system", LeaderElectionID: "herald-operator", IPAM: ipam.DefaultConfig(), QPS: 100, Burst: 200}
+	return OperatorConfig{LeaderElectionNamespace: "herald-system", LeaderElectionID: "herald-operator", Namespace: "herald-system", IPAM: ipam.DefaultConfig(), QPS: 100, Burst: 200}
 }
 
 // Scheme has the core kinds and Herald's.
@@ -53,6 +60,9 @@ func Scheme() (*runtime.Scheme, error) {
 		return nil, err
 	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := coordinationv1.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -78,20 +88,24 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		LeaderElectionResourceLockInterface: lock,
 		Controller:                          ctrlconfig.Controller{SkipNameValidation: &oc.SkipNameValidation},
 		Scheme:                              scheme,
-		Metrics:                             metricsserver.Options{BindAddress: metricsAddr(oc.MetricsAddr)},
-		HealthProbeBindAddress:              "0",
-		LeaderElection:                      oc.LeaderElectionNamespace != "",
-		LeaderElectionNamespace:             oc.LeaderElectionNamespace,
-		LeaderElectionID:                    oc.LeaderElectionID,
-		LeaseDuration:                       &lease,
-		RenewDeadline:                       &renew,
+		// Leases only from Herald's namespace (the L2 node Leases): nothing else is read.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
+		}},
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr(oc.MetricsAddr)},
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          oc.LeaderElectionNamespace != "",
+		LeaderElectionNamespace: oc.LeaderElectionNamespace,
+		LeaderElectionID:        oc.LeaderElectionID,
+		LeaseDuration:           &lease,
+		RenewDeadline:           &renew,
 		// On SIGTERM give the Lease up at once, so the standby takes over without waiting.
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator")}
+	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator"), LeaseNamespace: oc.Namespace}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
