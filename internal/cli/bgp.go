@@ -1,15 +1,21 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/source/kube"
 	"github.com/heraldlb/herald/internal/standalone"
 	"github.com/heraldlb/herald/internal/status"
 )
@@ -24,11 +30,19 @@ func bgpCmd(g *globals) *cobra.Command {
 		}
 		return filepath.Join(state, status.SocketName)
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "peers",
+	var allNodes bool
+	var kubeconfig string
+	peers := &cobra.Command{
+		Use:   "peers [--all-nodes]",
 		Short: "List BGP peers: one row per session and family",
-		Args:  cobra.NoArgs,
+		Long: `Lists this node's sessions from the running herald (--state). With --all-nodes, lists
+every node's sessions as the agents report them in their BGPNodeConfig status, through the
+API (--kubeconfig), like "cilium bgp peers".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allNodes {
+				return peersAllNodes(cmd.Context(), g, kubeconfig)
+			}
 			s, err := fetchSnapshot(cmd.Context(), state)
 			if err != nil {
 				return err
@@ -55,7 +69,10 @@ func bgpCmd(g *globals) *cobra.Command {
 			}
 			return w.Flush()
 		},
-	})
+	}
+	peers.Flags().BoolVar(&allNodes, "all-nodes", false, "every node's sessions, from the BGPNodeConfig status in the API")
+	peers.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for --all-nodes (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	cmd.AddCommand(peers)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "routes advertised|available [ipv4|ipv6 [unicast]] [peer ADDRESS]",
 		Short: "List routes advertised to peers, or available (originated) in each instance",
@@ -146,4 +163,72 @@ func hostPort(addr string, port uint16) string {
 		return fmt.Sprintf("[%s]:%d", addr, port)
 	}
 	return fmt.Sprintf("%s:%d", addr, port)
+}
+
+// peersAllNodes prints every node's sessions from the BGPNodeConfig statuses the agents write.
+func peersAllNodes(ctx context.Context, g *globals, kubeconfig string) error {
+	if kubeconfig != "" {
+		os.Setenv("KUBECONFIG", kubeconfig)
+	}
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return &exitError{ExitFailure, err}
+	}
+	scheme, err := kube.Scheme()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return &exitError{ExitFailure, err}
+	}
+	var list v1alpha1.BGPNodeConfigList
+	if err := c.List(ctx, &list); err != nil {
+		return &exitError{ExitFailure, fmt.Errorf("listing BGPNodeConfigs: %w", err)}
+	}
+	if g.output != "table" {
+		out := map[string][]v1alpha1.BGPInstanceStatus{}
+		for _, nc := range list.Items {
+			out[nc.Name] = nc.Status.BGPInstances
+		}
+		return g.print(out)
+	}
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "Node\tLocal AS\tPeer AS\tPeer Address\tSession\tUptime\tFamily\tReceived\tAdvertised")
+	deref := func(p *int32) int32 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	for _, nc := range list.Items {
+		if len(nc.Status.BGPInstances) == 0 {
+			fmt.Fprintf(w, "%s\t-\t-\t-\tno status from the agent\t-\t-\t-\t-\n", nc.Name)
+		}
+		for _, in := range nc.Status.BGPInstances {
+			for _, p := range in.Peers {
+				up := "0s"
+				if p.EstablishedTime != nil {
+					if t, err := time.Parse(time.RFC3339, *p.EstablishedTime); err == nil {
+						up = time.Since(t).Round(time.Second).String()
+					}
+				}
+				fams := p.RouteCount
+				if len(fams) == 0 {
+					fams = []v1alpha1.BGPFamilyRouteCount{{AFI: "ipv4", SAFI: "unicast"}}
+				}
+				for _, f := range fams {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s/%s\t%d\t%d\n", nc.Name, ptrVal(in.LocalASN), ptrVal(p.PeerASN), p.PeerAddress, p.PeeringState, up, f.AFI, f.SAFI, deref(f.Received), deref(f.Advertised))
+				}
+			}
+		}
+	}
+	return w.Flush()
+}
+
+func ptrVal(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -253,6 +253,13 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 	if out, err := cliAt(bin, states["agent-node1"], "bgp", "peers"); err != nil || !strings.Contains(out, "established") {
 		t.Errorf("herald bgp peers on agent-node1: %v\n%s", err, out)
 	}
+	// Every node's sessions through the API, from the BGPNodeConfig statuses.
+	out, err := execCommand(bin, "bgp", "peers", "--all-nodes", "--kubeconfig", writeKubeconfig(t))
+	for i := 1; i <= 3; i++ {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^agent-node%d +65001 +65000 +10\.90\.0\.1 +established .* ipv4/unicast +0 +1$`, i)).MatchString(out) {
+			t.Errorf("herald bgp peers --all-nodes lacks agent-node%d established advertising 1: %v\n%s", i, err, out)
+		}
+	}
 	// The owner is on the Service (written by the operator from the owner's Lease), and moves
 	// with an event when the owner dies.
 	l2cond := func() string {
