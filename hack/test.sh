@@ -39,6 +39,12 @@ KUBEBUILDER_ASSETS=$(./hack/kube-testenv.sh)
 export KUBEBUILDER_ASSETS
 echo "using $KUBEBUILDER_ASSETS"
 
+# The chart tests render deploy/helm/herald with a real helm, built from Go modules and cached.
+say "helm for the chart tests"
+HERALD_HELM=$(./hack/helm.sh)
+export HERALD_HELM
+echo "using $HERALD_HELM"
+
 [ -z "${HERALD_TEST_SETUP_ONLY:-}" ] || exit 0
 
 say "go $(go env GOVERSION): downloading modules"

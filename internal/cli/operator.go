@@ -38,6 +38,7 @@ status. Only the leader writes; a second replica stands by. The kubeconfig comes
 	cmd.Flags().Float32Var(&oc.QPS, "kube-api-qps", oc.QPS, "API requests per second")
 	cmd.Flags().IntVar(&oc.Burst, "kube-api-burst", oc.Burst, "API request burst")
 	cmd.Flags().StringVar(&oc.LeaderElectionNamespace, "leader-election-namespace", oc.LeaderElectionNamespace, "namespace of the leader Lease (empty: no leader election)")
+	cmd.Flags().StringVar(&oc.Namespace, "namespace", oc.Namespace, "Herald's namespace, where the agents keep their L2 node Leases")
 	cmd.Flags().StringVar(&oc.MetricsAddr, "metrics-addr", ":9587", "serve Prometheus metrics on this address (empty: off)")
 	return cmd
 }
