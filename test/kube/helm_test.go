@@ -131,8 +131,8 @@ func TestHelmChart(t *testing.T) {
 	can := func(sa, verb, group, resource, sub, namespace string) bool {
 		t.Helper()
 		sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-			User:   "system:serviceaccount:" + ns + ":" + sa,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+			User:               "system:serviceaccount:" + ns + ":" + sa,
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 			ResourceAttributes: &authzv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Subresource: sub, Namespace: namespace},
 		}}
 		if err := kc.Create(ctx, sar); err != nil {
