@@ -102,7 +102,7 @@ func startOperator(t testing.TB, oc herald.OperatorConfig) (stop func()) {
 var eventually = testutil.Eventually
 
 // writeKubeconfig writes the test API server's kubeconfig for herald processes.
-func writeKubeconfig(t *testing.T) string {
+func writeKubeconfig(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(path, kubeconfigBytes, 0o600); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -140,8 +143,8 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("agent")
 	for _, o := range []client.Object{&corev1.Service{}, &corev1.Node{}, &corev1.Namespace{}, &corev1.Secret{}, &discoveryv1.EndpointSlice{},
-		&v1alpha1.LoadBalancerIPPool{}, &v1alpha1.BGPClusterConfig{}, &v1alpha1.BGPPeerConfig{}, &v1alpha1.BGPAdvertisement{},
-		&v1alpha1.BGPNodeConfigOverride{}, &v1alpha1.BGPNodeConfig{}, &v1alpha1.L2AnnouncementPolicy{}} {
+		&v1alpha1.LoadBalancerIPPool{}, &v1alpha1.BGPPeerConfig{}, &v1alpha1.BGPAdvertisement{},
+		&v1alpha1.BGPNodeConfig{}, &v1alpha1.L2AnnouncementPolicy{}} {
 		b = b.Watches(o, enqueueAll)
 	}
 	if err := b.Complete(a); err != nil {
@@ -200,14 +203,12 @@ func (a *agent) cluster(ctx context.Context) (*model.Cluster, []ipam.Result, []s
 		secs   corev1.SecretList
 		eps    discoveryv1.EndpointSliceList
 		pools  v1alpha1.LoadBalancerIPPoolList
-		ccs    v1alpha1.BGPClusterConfigList
 		pcs    v1alpha1.BGPPeerConfigList
 		ads    v1alpha1.BGPAdvertisementList
-		ovs    v1alpha1.BGPNodeConfigOverrideList
 		l2ps   v1alpha1.L2AnnouncementPolicyList
 		probls []status.Problem
 	)
-	for _, l := range []client.ObjectList{&svcs, &nodes, &nss, &eps, &pools, &ccs, &pcs, &ads, &ovs, &l2ps} {
+	for _, l := range []client.ObjectList{&svcs, &nodes, &nss, &eps, &pools, &pcs, &ads, &l2ps} {
 		if err := a.client.List(ctx, l); err != nil {
 			return nil, nil, nil, fmt.Errorf("listing: %w", err)
 		}
@@ -242,11 +243,21 @@ func (a *agent) cluster(ctx context.Context) (*model.Cluster, []ipam.Result, []s
 		}
 	}
 	addModel(&c.Pools, pools.Items, bad)
-	addModel(&c.ClusterConfigs, ccs.Items, bad)
 	addModel(&c.PeerConfigs, pcs.Items, bad)
 	addModel(&c.Advertisements, ads.Items, bad)
-	addModel(&c.NodeOverrides, ovs.Items, bad)
 	addModel(&c.L2Policies, l2ps.Items, bad)
+	// The node's BGP instances and peers are what the operator resolved into its
+	// BGPNodeConfig (cluster config chosen, conflicts settled, override merged): no
+	// BGPNodeConfig, no sessions.
+	var nc v1alpha1.BGPNodeConfig
+	switch err := a.client.Get(ctx, client.ObjectKey{Name: a.cfg.Node}, &nc); {
+	case err == nil:
+		if err := nodeConfigModel(c, a.cfg.Node, &nc); err != nil {
+			bad("BGPNodeConfig", nc.Name, err)
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, nil, nil, fmt.Errorf("reading BGPNodeConfig %s: %w", a.cfg.Node, err)
+	}
 
 	results := ipam.New(ipam.DefaultConfig()).Reconcile(c.Pools, c.Services)
 	inStatus := map[model.ServiceKey][]string{}
@@ -266,6 +277,74 @@ func (a *agent) cluster(ctx context.Context) (*model.Cluster, []ipam.Result, []s
 		}
 	}
 	return c, results, probls, nil
+}
+
+// labelSelf marks this node in the agent's model only, so that the cluster config made from
+// its BGPNodeConfig selects it and nothing else.
+const labelSelf = "herald.io/agent-self"
+
+// nodeConfigModel turns this node's BGPNodeConfig into a cluster config selecting only this
+// node, plus the override carrying the resolved router ID, port and local addresses, so the
+// planner derives the same instances and peers the operator resolved.
+func nodeConfigModel(c *model.Cluster, node string, nc *v1alpha1.BGPNodeConfig) error {
+	cc := model.BGPClusterConfig{Name: "BGPNodeConfig/" + node, NodeSelector: &model.Selector{MatchLabels: map[string]string{labelSelf: "true"}}}
+	ov := model.BGPNodeOverride{Node: node}
+	for i, in := range nc.Spec.BGPInstances {
+		mi := model.BGPInstance{Name: in.Name}
+		io := model.BGPInstanceOverride{Name: in.Name}
+		if in.LocalASN != nil {
+			mi.LocalASN = uint32(*in.LocalASN)
+		}
+		if in.LocalPort != nil {
+			mi.LocalPort = uint16(*in.LocalPort)
+		}
+		if in.RouterID != nil {
+			a, err := netip.ParseAddr(*in.RouterID)
+			if err != nil {
+				return fmt.Errorf("spec.bgpInstances[%d].routerID: %w", i, err)
+			}
+			io.RouterID = a
+		}
+		for j, p := range in.Peers {
+			mp := model.BGPPeer{Name: p.Name}
+			if p.PeerAddress != nil {
+				a, err := netip.ParseAddr(*p.PeerAddress)
+				if err != nil {
+					return fmt.Errorf("spec.bgpInstances[%d].peers[%d].peerAddress: %w", i, j, err)
+				}
+				mp.Address = a
+			}
+			if p.PeerASN != nil {
+				mp.ASN = uint32(*p.PeerASN)
+			}
+			if p.PeerConfigRef != nil {
+				mp.PeerConfigRef = p.PeerConfigRef.Name
+			}
+			if p.LocalAddress != nil {
+				a, err := netip.ParseAddr(*p.LocalAddress)
+				if err != nil {
+					return fmt.Errorf("spec.bgpInstances[%d].peers[%d].localAddress: %w", i, j, err)
+				}
+				io.Peers = append(io.Peers, model.BGPPeerOverride{Name: p.Name, LocalAddress: a})
+			}
+			mi.Peers = append(mi.Peers, mp)
+		}
+		cc.Instances = append(cc.Instances, mi)
+		ov.Instances = append(ov.Instances, io)
+	}
+	for i := range c.Nodes {
+		if c.Nodes[i].Name == node {
+			labels := maps.Clone(c.Nodes[i].Labels)
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[labelSelf] = "true"
+			c.Nodes[i].Labels = labels
+		}
+	}
+	c.ClusterConfigs = []model.BGPClusterConfig{cc}
+	c.NodeOverrides = []model.BGPNodeOverride{ov}
+	return nil
 }
 
 // modeler is an API object that converts to a model type.

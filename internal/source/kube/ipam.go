@@ -124,6 +124,9 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 			// A broken pool allocates nothing new and says why; its existing leases are kept
 			// off other owners by adoption.
 			r.Log.Warn("invalid pool", "pool", p.Name, "err", errs.ToAggregate())
+			if err := writeInvalidSpec(ctx, r.Client, r.Events, p, poolConditions, errs); err != nil {
+				return reconcile.Result{}, err
+			}
 			continue
 		}
 		pools = append(pools, mp)
@@ -325,13 +328,14 @@ func (r *IPAM) writePool(ctx context.Context, p *v1alpha1.LoadBalancerIPPool, ps
 	meta.SetStatusCondition(&want.Status.Conditions, conflict)
 	meta.SetStatusCondition(&want.Status.Conditions, metav1.Condition{Type: "herald.io/Counts", Status: metav1.ConditionTrue, Reason: "Counted",
 		Message: fmt.Sprintf("total %s, used %d, available %s", ps.Total, ps.Used, ps.Available), ObservedGeneration: p.Generation})
+	meta.SetStatusCondition(&want.Status.Conditions, invalidSpecCondition(p.Generation, nil))
 	if equalConditions(p.Status.Conditions, want.Status.Conditions) {
 		return nil
 	}
 	if err := r.Client.Status().Patch(ctx, want, client.MergeFrom(p)); err != nil {
 		return fmt.Errorf("pool %s: %w", p.Name, err)
 	}
-	problemEvents(r.Events, want, p.Status.Conditions, want.Status.Conditions, ConditionPoolConflict)
+	problemEvents(r.Events, want, p.Status.Conditions, want.Status.Conditions, ConditionPoolConflict, ConditionInvalidSpec)
 	return nil
 }
 
@@ -381,3 +385,5 @@ func camel(s string) string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func poolConditions(p *v1alpha1.LoadBalancerIPPool) *[]metav1.Condition { return &p.Status.Conditions }

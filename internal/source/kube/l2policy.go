@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,8 +21,8 @@ import (
 
 // L2 policy condition types.
 const (
-	// ConditionInvalidSpec is True while the policy does not validate (a bad regular
-	// expression or selector): agents ignore it, and the message names the field.
+	// ConditionInvalidSpec is True while an object does not validate (a bad CIDR, regular
+	// expression, selector or community): it is ignored, and the message names the field.
 	ConditionInvalidSpec = "herald.io/InvalidSpec"
 	// ConditionL2NoMatchingNode is True while the node selector matches no node.
 	ConditionL2NoMatchingNode = "herald.io/NoMatchingNode"
@@ -71,15 +70,10 @@ func (r *L2Policies) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 
 func (r *L2Policies) write(ctx context.Context, p *v1alpha1.L2AnnouncementPolicy, nodes []model.Node) error {
 	want := p.DeepCopy()
-	invalid := metav1.Condition{Type: ConditionInvalidSpec, Status: metav1.ConditionFalse, Reason: "Valid", Message: "the policy validates", ObservedGeneration: p.Generation}
 	noNode := metav1.Condition{Type: ConditionL2NoMatchingNode, Status: metav1.ConditionFalse, Reason: "None", Message: "the node selector matches a node", ObservedGeneration: p.Generation}
 	m, ferrs := p.Model()
+	invalid := invalidSpecCondition(p.Generation, ferrs)
 	if len(ferrs) > 0 {
-		var msgs []string
-		for _, e := range ferrs {
-			msgs = append(msgs, e.Error())
-		}
-		invalid.Status, invalid.Reason, invalid.Message = metav1.ConditionTrue, "InvalidSpec", strings.Join(msgs, "; ")+"; the policy is ignored until fixed"
 		noNode.Reason, noNode.Message = "InvalidSpec", "not evaluated: the policy does not validate"
 	} else {
 		matched := 0

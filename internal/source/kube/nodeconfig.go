@@ -41,6 +41,8 @@ type NodeConfigs struct {
 	Log    *slog.Logger
 	// Events records condition changes on cluster configs; nil records nothing.
 	Events events.EventRecorder
+
+	invalid invalidEvents
 }
 
 // SetupWithManager registers the controller.
@@ -51,6 +53,7 @@ func (r *NodeConfigs) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.BGPPeerConfig{}, enqueueAll).
 		Watches(&v1alpha1.BGPNodeConfigOverride{}, enqueueAll).
 		Watches(&v1alpha1.BGPNodeConfig{}, enqueueAll).
+		Watches(&v1alpha1.BGPAdvertisement{}, enqueueAll).
 		Complete(r)
 }
 
@@ -62,7 +65,8 @@ func (r *NodeConfigs) Reconcile(ctx context.Context, _ reconcile.Request) (recon
 	var pcs v1alpha1.BGPPeerConfigList
 	var ovs v1alpha1.BGPNodeConfigOverrideList
 	var existing v1alpha1.BGPNodeConfigList
-	for _, l := range []client.ObjectList{&nodes, &ccs, &pcs, &ovs, &existing} {
+	var ads v1alpha1.BGPAdvertisementList
+	for _, l := range []client.ObjectList{&nodes, &ccs, &pcs, &ovs, &existing, &ads} {
 		if err := r.Client.List(ctx, l); err != nil {
 			return reconcile.Result{}, fmt.Errorf("listing: %w", err)
 		}
@@ -79,20 +83,35 @@ func (r *NodeConfigs) Reconcile(ctx context.Context, _ reconcile.Request) (recon
 			c.ClusterConfigs = append(c.ClusterConfigs, m)
 		} else {
 			r.Log.Warn("invalid cluster config", "config", cc.Name, "err", errs.ToAggregate())
+			delete(ccByName, cc.Name) // its conditions are InvalidSpec only
+			if err := writeInvalidSpec(ctx, r.Client, r.Events, cc, clusterConfigConditions, errs); err != nil {
+				return reconcile.Result{}, err
+			}
 		}
 	}
+	var errs []error
 	for i := range pcs.Items {
-		if m, errs := pcs.Items[i].Model(); len(errs) == 0 {
+		m, ferrs := pcs.Items[i].Model()
+		if len(ferrs) == 0 {
 			c.PeerConfigs = append(c.PeerConfigs, m)
+		}
+		if err := writeInvalidSpec(ctx, r.Client, r.Events, &pcs.Items[i], peerConfigConditions, ferrs); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for i := range ovs.Items {
-		if m, errs := ovs.Items[i].Model(); len(errs) == 0 {
+		m, ferrs := ovs.Items[i].Model()
+		if len(ferrs) == 0 {
 			c.NodeOverrides = append(c.NodeOverrides, m)
 		}
+		r.invalid.report(r.Events, &ovs.Items[i], ferrs)
+	}
+	for i := range ads.Items {
+		// Advertisements are the agents' to apply; the operator only says when one is broken.
+		_, ferrs := ads.Items[i].Model()
+		r.invalid.report(r.Events, &ads.Items[i], ferrs)
 	}
 	p := plan.Compute(plan.Input{Cluster: c})
-	var errs []error
 	want := map[string]bool{}
 	for _, n := range p.Nodes {
 		cc := ccByName[n.ClusterConfig]
@@ -188,6 +207,7 @@ func (r *NodeConfigs) writeConditions(ctx context.Context, cc *v1alpha1.BGPClust
 		}
 		meta.SetStatusCondition(&want.Status.Conditions, cond)
 	}
+	meta.SetStatusCondition(&want.Status.Conditions, invalidSpecCondition(cc.Generation, nil))
 	if equalConditions(cc.Status.Conditions, want.Status.Conditions) {
 		return nil
 	}
@@ -198,3 +218,9 @@ func (r *NodeConfigs) writeConditions(ctx context.Context, cc *v1alpha1.BGPClust
 		ConditionNoMatchingNode, ConditionMissingPeerConfigs, ConditionConflictingClusterConfig)
 	return nil
 }
+
+func clusterConfigConditions(c *v1alpha1.BGPClusterConfig) *[]metav1.Condition {
+	return &c.Status.Conditions
+}
+
+func peerConfigConditions(c *v1alpha1.BGPPeerConfig) *[]metav1.Condition { return &c.Status.Conditions }
