@@ -21,7 +21,7 @@ import (
 	herald "github.com/heraldlb/herald/internal/source/kube"
 )
 
-// BenchmarkL2SteadyStateAPIWrites measures the API writes per second of L2 announcements at
+// BenchmarkL2SteadyStateAPIWrites measures the API writes (and reads) per second of L2 announcements at
 // steady state on a real kube-apiserver: 10 nodes each keeping its L2 node Lease (default
 // timing), 1,000 LoadBalancer Services selected by an L2AnnouncementPolicy, and the operator
 // (LB-IPAM, leader election off) having allocated them all. Writes are counted by the API
@@ -100,21 +100,23 @@ func measureL2Writes(b *testing.B, run, nodes, services int, window time.Duratio
 		time.Sleep(500 * time.Millisecond)
 	}
 	time.Sleep(10 * time.Second) // settle: allocation events, the first Lease creations
-	before := mutatingRequests(b, cs)
+	before := requestCounts(b, cs)
 	time.Sleep(window)
-	after := mutatingRequests(b, cs)
-	total := 0.0
+	after := requestCounts(b, cs)
+	totals := map[string]float64{}
 	var parts []string
-	for res, n := range after {
-		if d := n - before[res]; d > 0 {
-			total += d
-			parts = append(parts, fmt.Sprintf("%s %.2f/s", res, d/window.Seconds()))
+	for key, n := range after {
+		if d := n - before[key]; d > 0 {
+			kind, _, _ := strings.Cut(key, " ")
+			totals[kind] += d
+			parts = append(parts, fmt.Sprintf("%s %.2f/s", key, d/window.Seconds()))
 		}
 	}
 	sort.Strings(parts)
-	b.ReportMetric(total/window.Seconds(), "writes/s")
-	b.Logf("%d nodes, %d L2 Services: %.2f API writes/s over %s (%s); Cilium's formula (services ÷ renew deadline 5 s): %d/s",
-		nodes, services, total/window.Seconds(), window, strings.Join(parts, ", "), services/5)
+	b.ReportMetric(totals["write"]/window.Seconds(), "writes/s")
+	b.ReportMetric(totals["read"]/window.Seconds(), "reads/s")
+	b.Logf("%d nodes, %d L2 Services over %s: %.2f writes/s, %.2f reads/s (%s); Cilium's formula (services ÷ renew deadline 5 s): %d writes/s",
+		nodes, services, window, totals["write"]/window.Seconds(), totals["read"]/window.Seconds(), strings.Join(parts, ", "), services/5)
 	cancel()
 	stop()
 	_ = cl.DeleteAllOf(ctx, &corev1.Service{}, client.InNamespace(ns))
@@ -124,8 +126,10 @@ func measureL2Writes(b *testing.B, run, nodes, services int, window time.Duratio
 
 var requestLine = regexp.MustCompile(`^apiserver_request_total\{(.*)\} ([0-9.e+]+)$`)
 
-// mutatingRequests reads the API server's own request counters: mutating requests by resource.
-func mutatingRequests(b *testing.B, cs *kubernetes.Clientset) map[string]float64 {
+// requestCounts reads the API server's own request counters by "write|read resource":
+// mutating verbs are writes; GET and LIST are reads (WATCH is a long-lived stream, counted
+// when it starts, and CONNECT none of these).
+func requestCounts(b *testing.B, cs *kubernetes.Clientset) map[string]float64 {
 	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -144,8 +148,12 @@ func mutatingRequests(b *testing.B, cs *kubernetes.Clientset) map[string]float64
 				labels[k] = strings.Trim(v, `"`)
 			}
 		}
+		kind := ""
 		switch labels["verb"] {
 		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+			kind = "write"
+		case "GET", "LIST":
+			kind = "read"
 		default:
 			continue
 		}
@@ -154,7 +162,7 @@ func mutatingRequests(b *testing.B, cs *kubernetes.Clientset) map[string]float64
 		if labels["subresource"] != "" {
 			res += "/" + labels["subresource"]
 		}
-		out[res] += v
+		out[kind+" "+res] += v
 	}
 	return out
 }
