@@ -4,7 +4,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/heraldlb/herald/internal/source/kube"
 	"github.com/heraldlb/herald/internal/standalone"
@@ -34,12 +33,9 @@ BGPNodeConfig status, and serves the status API that "herald bgp ...", "herald l
 			if err := os.MkdirAll(ac.StateDir, 0o750); err != nil {
 				return &exitError{ExitFailure, err}
 			}
-			if kubeconfig != "" {
-				os.Setenv("KUBECONFIG", kubeconfig)
-			}
-			cfg, err := ctrlconfig.GetConfig()
+			cfg, err := restConfig(kubeconfig)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
 			if err := kube.RunAgent(cmd.Context(), cfg, ac, g.logger()); err != nil {
 				return &exitError{ExitFailure, err}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/bgp"
@@ -167,12 +165,9 @@ func hostPort(addr string, port uint16) string {
 
 // peersAllNodes prints every node's sessions from the BGPNodeConfig statuses the agents write.
 func peersAllNodes(ctx context.Context, g *globals, kubeconfig string) error {
-	if kubeconfig != "" {
-		os.Setenv("KUBECONFIG", kubeconfig)
-	}
-	cfg, err := ctrlconfig.GetConfig()
+	cfg, err := restConfig(kubeconfig)
 	if err != nil {
-		return &exitError{ExitFailure, err}
+		return err
 	}
 	scheme, err := kube.Scheme()
 	if err != nil {

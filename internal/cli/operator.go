@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/heraldlb/herald/internal/source/kube"
@@ -21,12 +22,9 @@ status. Only the leader writes; a second replica stands by. The kubeconfig comes
 --kubeconfig, $KUBECONFIG, the in-cluster service account, or ~/.kube/config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if kubeconfig != "" {
-				os.Setenv("KUBECONFIG", kubeconfig) // the loader below reads it first
-			}
-			cfg, err := ctrlconfig.GetConfig()
+			cfg, err := restConfig(kubeconfig)
 			if err != nil {
-				return &exitError{ExitFailure, err}
+				return err
 			}
 			if err := kube.RunOperator(cmd.Context(), cfg, oc, g.logger()); err != nil {
 				return &exitError{ExitFailure, err}
@@ -41,4 +39,17 @@ status. Only the leader writes; a second replica stands by. The kubeconfig comes
 	cmd.Flags().StringVar(&oc.Namespace, "namespace", oc.Namespace, "Herald's namespace, where the agents keep their L2 node Leases")
 	cmd.Flags().StringVar(&oc.MetricsAddr, "metrics-addr", ":9587", "serve Prometheus metrics on this address (empty: off)")
 	return cmd
+}
+
+// restConfig loads the API server's address and credentials from kubeconfig, $KUBECONFIG,
+// the in-cluster service account, or ~/.kube/config, in that order.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		os.Setenv("KUBECONFIG", kubeconfig) // controller-runtime's loader reads it first
+	}
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return nil, &exitError{ExitFailure, err}
+	}
+	return cfg, nil
 }

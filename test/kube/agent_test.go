@@ -285,6 +285,15 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 		}
 		return ""
 	})
+	// The client's ARP now finds the new owner, and only it.
+	next := strings.Fields(strings.TrimPrefix(l2cond(), "True 10.90.0.200 answered by "))[0]
+	nextNS := "node" + strings.TrimPrefix(next, "agent-node")
+	l.WaitFor("arping 10.90.0.200: only "+next+" after "+owner+"'s agent died", 10*time.Second, func() string {
+		if got := l.WhoHas("client", "eth0", "10.90.0.200", 300*time.Millisecond); !slices.Equal(got, []string{l.MAC(nextNS, "eth0")}) {
+			return "MACs " + strings.Join(got, ",")
+		}
+		return ""
+	})
 	if ev := eventsAbout(t, "default", "Service", "agent-lan"); !slices.Contains(ev, "L2Announced") || !slices.Contains(ev, "L2Moved") {
 		t.Errorf("events on agent-lan: %v, want L2Announced and L2Moved", ev)
 	}
