@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,10 +226,12 @@ func l2Live(l *status.L2) *doctor.L2Live {
 
 // l2Conflicts asks, on each interface this node answers on, who else has each address it
 // owns: its own responder ignores questions from its own MAC, so every answer is another host.
+// A handover is not a conflict: addresses this node took less than 3 s ago are skipped, and a
+// foreign MAC counts only when it answers two questions 300 ms apart.
 func l2Conflicts(l *status.L2) map[string][]string {
 	out := map[string][]string{}
 	for _, a := range l.Announcements {
-		if a.Owner != l.Node {
+		if a.Owner != l.Node || time.Since(a.Since) < 3*time.Second {
 			continue
 		}
 		ip, err := netip.ParseAddr(a.IP)
@@ -236,9 +239,18 @@ func l2Conflicts(l *status.L2) map[string][]string {
 			continue
 		}
 		for _, ifname := range a.Interfaces {
-			macs, err := l2.Who(ifname, ip, 300*time.Millisecond, nil)
-			if err == nil && len(macs) > 0 {
-				out[a.IP] = append(out[a.IP], macs...)
+			first, err := l2.Who(ifname, ip, 300*time.Millisecond, nil)
+			if err != nil || len(first) == 0 {
+				continue
+			}
+			second, err := l2.Who(ifname, ip, 300*time.Millisecond, nil)
+			if err != nil {
+				continue
+			}
+			for _, mac := range first {
+				if slices.Contains(second, mac) {
+					out[a.IP] = append(out[a.IP], mac)
+				}
 			}
 		}
 	}
