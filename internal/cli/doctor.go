@@ -11,6 +11,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/heraldlb/herald/api/v1alpha1"
+	"github.com/heraldlb/herald/internal/source/kube"
 
 	"github.com/heraldlb/herald/internal/bgp"
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
@@ -25,18 +30,27 @@ import (
 
 func doctorCmd(g *globals) *cobra.Command {
 	var paths []string
-	var state, node string
-	var noProbe bool
+	var state, node, kubeconfig string
+	var noProbe, cluster bool
 	cmd := &cobra.Command{
 		Use:   "doctor [-f PATH...] [--state DIR]",
 		Short: "Explain what is wrong: every finding with its cause, fix and evidence",
 		Long: `Runs named checks over the manifests, the allocation, the BGP plan and, when a herald run
 answers on --state, its live sessions. Sessions that are down are probed from this host
 (connect to the router's BGP port and exchange OPENs) to tell a firewall from an AS mismatch.
-Run it on the node, in its network namespace. Exits 1 when any error is found.`,
+Run it on the node, in its network namespace. With --cluster (or --kubeconfig) it checks the
+cluster through the API instead: every object, the allocation, the BGP and L2 plans, and every
+node's sessions as its agent reports them. Exits 1 when any error is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if cluster || kubeconfig != "" {
+				in, err := clusterDoctorInput(ctx, kubeconfig)
+				if err != nil {
+					return err
+				}
+				return reportFindings(g, doctor.Run(in), nil)
+			}
 			if state == "" {
 				state = standalone.DefaultStateDir()
 			}
@@ -56,18 +70,7 @@ Run it on the node, in its network namespace. Exits 1 when any error is found.`,
 			if err != nil {
 				return &exitError{ExitFailure, err}
 			}
-			findings := doctor.Run(in)
-			if g.output != "table" {
-				if err := g.print(findings); err != nil {
-					return err
-				}
-			} else {
-				printFindings(g, findings, snapErr)
-			}
-			if doctor.HasErrors(findings) {
-				return &exitError{code: ExitProblems}
-			}
-			return nil
+			return reportFindings(g, doctor.Run(in), snapErr)
 		},
 	}
 	f := cmd.Flags()
@@ -75,6 +78,8 @@ Run it on the node, in its network namespace. Exits 1 when any error is found.`,
 	f.StringVar(&state, "state", "", "state directory of the running herald (default as for `herald run`)")
 	f.StringVar(&node, "node", "", "the node this host plays (default: the running herald's)")
 	f.BoolVar(&noProbe, "no-probe", false, "do not connect to routers whose sessions are down")
+	f.BoolVar(&cluster, "cluster", false, "check the cluster through the API (every object, every node's sessions from the agents) instead of a local herald")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; implies --cluster (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	return cmd
 }
 
@@ -255,4 +260,84 @@ func l2Conflicts(l *status.L2) map[string][]string {
 		}
 	}
 	return out
+}
+
+// reportFindings prints the findings and sets the exit code.
+func reportFindings(g *globals, findings []doctor.Finding, snapErr error) error {
+	if g.output != "table" {
+		if err := g.print(findings); err != nil {
+			return err
+		}
+	} else {
+		printFindings(g, findings, snapErr)
+	}
+	if doctor.HasErrors(findings) {
+		return &exitError{code: ExitProblems}
+	}
+	return nil
+}
+
+// clusterDoctorInput reads the cluster through the API: the objects (invalid ones as
+// problems), the allocation as the operator computes it, the plans, and every node's sessions
+// from the BGPNodeConfig status its agent writes.
+func clusterDoctorInput(ctx context.Context, kubeconfig string) (*doctor.Input, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := kube.Scheme()
+	if err == nil {
+		err = discoveryv1.AddToScheme(scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, &exitError{ExitFailure, err}
+	}
+	cl, invalid, err := kube.ReadCluster(ctx, c, kube.ReadOptions{BGPConfigs: true})
+	if err != nil {
+		return nil, &exitError{ExitFailure, err}
+	}
+	in := &doctor.Input{Cluster: cl, AgentReports: map[string]bool{}}
+	for _, iv := range invalid {
+		in.ManifestProblems = append(in.ManifestProblems, doctor.ManifestProblem{Severity: "error", Source: "API", Object: iv.Object, Field: iv.Field, Message: iv.Message})
+	}
+	a := ipam.New(ipam.DefaultConfig())
+	in.Results, in.Pools = a.Reconcile(cl.Pools, cl.Services), a.Pools()
+	allocs := map[model.ServiceKey][]plan.Allocated{}
+	for _, r := range in.Results {
+		if r.Satisfied {
+			for i, ad := range r.Addrs {
+				allocs[r.Service] = append(allocs[r.Service], plan.Allocated{Addr: ad, Pool: r.Pools[i]})
+			}
+		}
+	}
+	in.Plan = plan.Compute(plan.Input{Cluster: cl, Allocations: allocs})
+	if len(cl.L2Policies) > 0 {
+		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: cl, Allocations: allocs})
+	}
+	var ncs v1alpha1.BGPNodeConfigList
+	if err := c.List(ctx, &ncs); err != nil {
+		return nil, &exitError{ExitFailure, err}
+	}
+	for _, nc := range ncs.Items {
+		in.AgentReports[nc.Name] = len(nc.Status.BGPInstances) > 0
+		for _, is := range nc.Status.BGPInstances {
+			inst := bgp.InstanceStatus{Name: nc.Name + "/" + is.Name}
+			if is.LocalASN != nil {
+				inst.LocalASN = uint32(*is.LocalASN)
+			}
+			for _, p := range is.Peers {
+				ps := bgp.PeerStatus{Name: p.Name, Address: p.PeerAddress, State: bgp.SessionState(p.PeeringState), Port: 179}
+				if p.PeerASN != nil {
+					ps.ASN = uint32(*p.PeerASN)
+				}
+				inst.Peers = append(inst.Peers, ps)
+			}
+			in.BGP = append(in.BGP, inst)
+		}
+	}
+	return in, nil
 }

@@ -70,6 +70,9 @@ type Input struct {
 	L2Plan      *plan.L2Plan
 	L2          *L2Live
 	L2Conflicts map[string][]string
+	// AgentReports says, in cluster mode, for each node with a BGPNodeConfig whether its agent
+	// wrote session state into it (nil outside cluster mode).
+	AgentReports map[string]bool
 }
 
 // L2Live is a running node's L2 view (kept small so this package needs no status import).
@@ -117,6 +120,7 @@ var Checks = []Check{
 	{"l2-fenced", checkL2Fenced},
 	{"l2-node-down", checkL2NodeDown},
 	{"l2-address-conflict", checkL2Conflicts},
+	{"agent-not-reporting", checkAgentReports},
 	{"bgp-session", checkSessions},
 	{"router-side", checkRouterSide},
 }
@@ -557,6 +561,20 @@ func checkL2Conflicts(in *Input) []Finding {
 			Problem:  fmt.Sprintf("another host answers ARP/NDP for %s, which this node owns: clients reach whichever answered last", ip),
 			Fix:      "find the host with that MAC (the switch's MAC table, `ip neigh` on a client) and remove the address there: a static address, another load balancer (MetalLB, kube-vip) still announcing it, or a DHCP lease inside the pool",
 			Evidence: "answered by " + strings.Join(macs, ", ")})
+	}
+	return out
+}
+
+func checkAgentReports(in *Input) []Finding {
+	var out []Finding
+	for _, n := range slices.Sorted(maps.Keys(in.AgentReports)) {
+		if in.AgentReports[n] {
+			continue
+		}
+		out = append(out, Finding{Severity: Warning, Object: "BGPNodeConfig " + n,
+			Problem:  fmt.Sprintf("no agent reports sessions for node %s: its BGP configuration exists, but nothing runs it", n),
+			Fix:      "check the herald agent pod on that node (kubectl -n herald-system get pods -l app.kubernetes.io/component=agent -o wide, and its logs); the node may be excluded by the DaemonSet's nodeSelector or tolerations",
+			Evidence: "status.bgpInstances is empty"})
 	}
 	return out
 }

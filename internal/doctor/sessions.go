@@ -88,6 +88,9 @@ func probeEvidence(p bgp.ProbeResult) string {
 // checkRouterSide says what only the router can show: whether it installs what this node
 // advertises (a route the router filters away still counts as advertised here).
 func checkRouterSide(in *Input) []Finding {
+	if in.Node == "" {
+		return nil // cluster mode: every node's sessions; run doctor on a node for its commands
+	}
 	var out []Finding
 	for _, inst := range in.BGP {
 		for _, p := range inst.Peers {

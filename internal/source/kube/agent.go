@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +15,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,7 +34,6 @@ import (
 	"github.com/heraldlb/herald/internal/metrics"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/status"
-	"github.com/heraldlb/herald/internal/translate"
 )
 
 // AgentConfig is `herald agent`'s settings.
@@ -191,92 +188,28 @@ func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.R
 	return reconcile.Result{}, nil
 }
 
-// cluster reads every object the node's announcements depend on, as model types. Addresses
-// are what the operator wrote into Service status: the agent runs the allocator only to adopt
-// them (and learn their pools, for the virtual pool label); it never announces an address
-// the operator has not written.
+// cluster reads every object the node's announcements depend on, as model types, with the
+// node's BGP configuration taken from its BGPNodeConfig (what the operator resolved: cluster
+// config chosen, conflicts settled, override merged; no BGPNodeConfig, no sessions).
 func (a *agent) cluster(ctx context.Context) (*model.Cluster, []ipam.Result, []status.Problem, error) {
-	var (
-		svcs   corev1.ServiceList
-		nodes  corev1.NodeList
-		nss    corev1.NamespaceList
-		secs   corev1.SecretList
-		eps    discoveryv1.EndpointSliceList
-		pools  v1alpha1.LoadBalancerIPPoolList
-		pcs    v1alpha1.BGPPeerConfigList
-		ads    v1alpha1.BGPAdvertisementList
-		l2ps   v1alpha1.L2AnnouncementPolicyList
-		probls []status.Problem
-	)
-	for _, l := range []client.ObjectList{&svcs, &nodes, &nss, &eps, &pools, &pcs, &ads, &l2ps} {
-		if err := a.client.List(ctx, l); err != nil {
-			return nil, nil, nil, fmt.Errorf("listing: %w", err)
-		}
+	c, invalid, err := ReadCluster(ctx, a.client, ReadOptions{SecretsNamespace: a.cfg.Namespace})
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if err := a.client.List(ctx, &secs, client.InNamespace(a.cfg.Namespace)); err != nil {
-		return nil, nil, nil, fmt.Errorf("listing Secrets: %w", err)
+	var probls []status.Problem
+	for _, iv := range invalid {
+		probls = append(probls, status.Problem{Severity: "error", Source: "api", Object: iv.Object, Field: iv.Field, Message: iv.Message + " (ignored until fixed)"})
 	}
-	c := &model.Cluster{}
-	bad := func(kind, name string, err error) {
-		probls = append(probls, status.Problem{Severity: "error", Source: "api", Object: kind + " " + name, Message: err.Error() + " (ignored until fixed)"})
-	}
-	nsLabels := map[string]map[string]string{}
-	for i := range nss.Items {
-		c.Namespaces = append(c.Namespaces, translate.Namespace(&nss.Items[i]))
-		nsLabels[nss.Items[i].Name] = nss.Items[i].Labels
-	}
-	for i := range svcs.Items {
-		s, _ := translate.Service(&svcs.Items[i])
-		s.NamespaceLabels = nsLabels[s.Key.Namespace]
-		c.Services = append(c.Services, s)
-	}
-	for i := range nodes.Items {
-		n, _ := translate.Node(&nodes.Items[i])
-		c.Nodes = append(c.Nodes, n)
-	}
-	for i := range secs.Items {
-		c.Secrets = append(c.Secrets, translate.Secret(&secs.Items[i]))
-	}
-	for i := range eps.Items {
-		if s, fp := translate.EndpointSlice(&eps.Items[i]); len(fp) == 0 {
-			c.Endpoints = append(c.Endpoints, s)
-		}
-	}
-	addModel(&c.Pools, pools.Items, bad)
-	addModel(&c.PeerConfigs, pcs.Items, bad)
-	addModel(&c.Advertisements, ads.Items, bad)
-	addModel(&c.L2Policies, l2ps.Items, bad)
-	// The node's BGP instances and peers are what the operator resolved into its
-	// BGPNodeConfig (cluster config chosen, conflicts settled, override merged): no
-	// BGPNodeConfig, no sessions.
 	var nc v1alpha1.BGPNodeConfig
 	switch err := a.client.Get(ctx, client.ObjectKey{Name: a.cfg.Node}, &nc); {
 	case err == nil:
 		if err := nodeConfigModel(c, a.cfg.Node, &nc); err != nil {
-			bad("BGPNodeConfig", nc.Name, err)
+			probls = append(probls, status.Problem{Severity: "error", Source: "api", Object: "BGPNodeConfig " + nc.Name, Message: err.Error()})
 		}
 	case !apierrors.IsNotFound(err):
 		return nil, nil, nil, fmt.Errorf("reading BGPNodeConfig %s: %w", a.cfg.Node, err)
 	}
-
-	results := ipam.New(ipam.DefaultConfig()).Reconcile(c.Pools, c.Services)
-	inStatus := map[model.ServiceKey][]string{}
-	for _, s := range c.Services {
-		for _, a := range s.Ingress {
-			inStatus[s.Key] = append(inStatus[s.Key], a.String())
-		}
-	}
-	for i := range results {
-		r := &results[i]
-		var got []string
-		for _, a := range r.Addrs {
-			got = append(got, a.String())
-		}
-		if r.Satisfied && !slices.Equal(got, inStatus[r.Service]) {
-			r.Satisfied = false // not (yet) written by the operator: not announced
-		}
-	}
-	return c, results, probls, nil
+	return c, Adopted(c), probls, nil
 }
 
 // labelSelf marks this node in the agent's model only, so that the cluster config made from
@@ -345,28 +278,6 @@ func nodeConfigModel(c *model.Cluster, node string, nc *v1alpha1.BGPNodeConfig) 
 	c.ClusterConfigs = []model.BGPClusterConfig{cc}
 	c.NodeOverrides = []model.BGPNodeOverride{ov}
 	return nil
-}
-
-// modeler is an API object that converts to a model type.
-type modeler[M any] interface {
-	Model() (M, field.ErrorList)
-	GetName() string
-}
-
-// addModel converts every item, reporting the invalid ones instead of using them.
-func addModel[M any, T any, PT interface {
-	*T
-	modeler[M]
-}](dst *[]M, items []T, bad func(kind, name string, err error)) {
-	for i := range items {
-		p := PT(&items[i])
-		m, errs := p.Model()
-		if len(errs) > 0 {
-			bad(fmt.Sprintf("%T", items[i]), p.GetName(), errs.ToAggregate())
-			continue
-		}
-		*dst = append(*dst, m)
-	}
 }
 
 // refreshLoop republishes the snapshot with fresh session and L2 state twice a second and on
