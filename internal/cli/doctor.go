@@ -15,8 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
-	"github.com/heraldlb/herald/internal/source/kube"
-
 	"github.com/heraldlb/herald/internal/bgp"
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
 	"github.com/heraldlb/herald/internal/doctor"
@@ -24,6 +22,7 @@ import (
 	"github.com/heraldlb/herald/internal/l2"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
+	"github.com/heraldlb/herald/internal/source/kube"
 	"github.com/heraldlb/herald/internal/standalone"
 	"github.com/heraldlb/herald/internal/status"
 )
