@@ -218,9 +218,12 @@ func fieldSuffix(f string) string {
 }
 
 func l2Live(l *status.L2) *doctor.L2Live {
-	out := &doctor.L2Live{Node: l.Node, Fenced: l.Fenced, Why: l.Why, States: map[string]string{}}
+	out := &doctor.L2Live{Node: l.Node, Fenced: l.Fenced, Why: l.Why, States: map[string]string{}, Interfaces: map[string][]string{}}
 	for _, n := range l.Nodes {
 		out.States[n.Name] = n.State
+		if len(n.Interfaces) > 0 {
+			out.Interfaces[n.Name] = n.Interfaces
+		}
 	}
 	for _, a := range l.Announcements {
 		out.Announcements = append(out.Announcements, doctor.L2Announcement{IP: a.IP, Service: a.Service, Owner: a.Owner, Interfaces: a.Interfaces, Candidates: a.Candidates})

@@ -81,7 +81,9 @@ type L2Live struct {
 	Fenced bool
 	Why    string
 	// States is every node's health state in this node's view.
-	States        map[string]string
+	States map[string]string
+	// Interfaces are the interfaces every node reported in its heartbeats.
+	Interfaces    map[string][]string
 	Announcements []L2Announcement
 }
 
@@ -115,6 +117,7 @@ var Checks = []Check{
 	{"sharing-across-namespaces", checkCrossNamespaceSharing},
 	{"announced-twice", checkL2AndBGPOverlap},
 	{"l2-interface-missing", checkL2Interfaces},
+	{"l2-interface-on-no-node", checkL2InterfacesAnywhere},
 	{"l2-no-eligible-node", checkL2NoEligibleNode},
 	{"l2-unanswered", checkL2Unanswered},
 	{"l2-fenced", checkL2Fenced},
@@ -575,6 +578,42 @@ func checkAgentReports(in *Input) []Finding {
 			Problem:  fmt.Sprintf("no agent reports sessions for node %s: its BGP configuration exists, but nothing runs it", n),
 			Fix:      "check the herald agent pod on that node (kubectl -n herald-system get pods -l app.kubernetes.io/component=agent -o wide, and its logs); the node may be excluded by the DaemonSet's nodeSelector or tolerations",
 			Evidence: "status.bgpInstances is empty"})
+	}
+	return out
+}
+
+// checkL2InterfacesAnywhere uses every node's reported interfaces (the heartbeats) to find a
+// policy whose interfaces exist on none of the nodes it selects: nothing answers for it.
+func checkL2InterfacesAnywhere(in *Input) []Finding {
+	if in.L2 == nil || len(in.L2.Interfaces) == 0 {
+		return nil
+	}
+	var out []Finding
+	for _, p := range in.Cluster.L2Policies {
+		if len(p.Interfaces) == 0 {
+			continue
+		}
+		var seen []string
+		matched := false
+		for _, n := range in.Cluster.Nodes {
+			ifs, known := in.L2.Interfaces[n.Name]
+			if !known || n.Excluded() || !p.NodeSelector.Matches(model.MapLabels(n.Labels)) {
+				continue
+			}
+			seen = append(seen, n.Name+": "+strings.Join(ifs, ","))
+			matched = matched || slices.ContainsFunc(p.Interfaces, func(re *regexp.Regexp) bool { return slices.ContainsFunc(ifs, re.MatchString) })
+		}
+		if matched || len(seen) == 0 {
+			continue
+		}
+		var exprs []string
+		for _, re := range p.Interfaces {
+			exprs = append(exprs, re.String())
+		}
+		out = append(out, Finding{Severity: Error, Object: "L2AnnouncementPolicy " + p.Name, Field: "spec.interfaces",
+			Problem:  "none of its interfaces exists on any node it selects, so no node answers ARP/NDP for its Services",
+			Fix:      "fix the interface expressions (regular expressions: ^enp86s0\\.122$ for exactly that VLAN), or create the interface on the nodes",
+			Evidence: fmt.Sprintf("expressions %s; selected nodes' interfaces: %s", strings.Join(exprs, ", "), strings.Join(seen, "; "))})
 	}
 	return out
 }

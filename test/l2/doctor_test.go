@@ -82,6 +82,10 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
 			out, _ := l.herald[owner].CLI("l2", "announcements")
 			return fmt.Sprintf("%s\n%+v\n%s", fmtFinding(f), fs, out)
 		}
+		// And the cause, from every node's reported interfaces.
+		if f := find(fs, "l2-interface-on-no-node"); f == nil || f.Object != "L2AnnouncementPolicy typo" || !strings.Contains(f.Evidence, "node2: eth0") {
+			return "l2-interface-on-no-node: " + fmtFinding(f)
+		}
 		return ""
 	})
 	if err := os.Remove(filepath.Join(l.dir, "solo.yaml")); err != nil {
