@@ -119,6 +119,11 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	a := &agent{cfg: ac, client: mgr.GetClient(), log: logger, holder: status.NewHolder(), runCtx: ctx}
 	a.node = announce.New(an, gobgp.New(sc, logger.With("component", "bgp")), logger)
 	defer a.node.Close()
+	// Every goroutine started here ends with actx and is waited for before the node closes.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	actx, acancel := context.WithCancel(ctx)
+	defer acancel()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -136,7 +141,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 		a.mu.Lock()
 		a.leases = nl
 		a.mu.Unlock()
-		go func() { _ = nl.Run(ctx) }()
+		wg.Go(func() { _ = nl.Run(actx) })
 	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("agent")
 	for _, o := range []client.Object{&corev1.Service{}, &corev1.Node{}, &corev1.Namespace{}, &corev1.Secret{}, &discoveryv1.EndpointSlice{},
@@ -149,7 +154,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	}
 	srv := &status.Server{Holder: a.holder, Log: logger, Metrics: metrics.Handler(a.holder), Routes: a.node.Routes}
 	errc := make(chan error, 3)
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(actx)
 	defer cancel()
 	servers := 0
 	if ac.StateDir != "" {
@@ -160,7 +165,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 		servers++
 		go func() { errc <- srv.ServeTCP(sctx, ac.StatusAddr) }()
 	}
-	go a.refreshLoop(sctx)
+	wg.Go(func() { a.refreshLoop(sctx) })
 	err = mgr.Start(sctx)
 	cancel()
 	for range servers {
