@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -320,6 +321,13 @@ func clusterDoctorInput(ctx context.Context, kubeconfig string) (*doctor.Input, 
 	if len(cl.L2Policies) > 0 {
 		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: cl, Allocations: allocs})
 	}
+	if in.L2Plan != nil {
+		live, err := l2FromLeases(ctx, c, in.L2Plan)
+		if err != nil {
+			return nil, err
+		}
+		in.L2 = live
+	}
 	var ncs v1alpha1.BGPNodeConfigList
 	if err := c.List(ctx, &ncs); err != nil {
 		return nil, &exitError{ExitFailure, err}
@@ -342,4 +350,36 @@ func clusterDoctorInput(ctx context.Context, kubeconfig string) (*doctor.Input, 
 		}
 	}
 	return in, nil
+}
+
+// l2FromLeases is the cluster's L2 state as the agents' node Leases tell it: which node answers
+// for each address (the herald.io/l2-answering annotation), and which nodes still renew.
+func l2FromLeases(ctx context.Context, c client.Client, p *plan.L2Plan) (*doctor.L2Live, error) {
+	var leases coordinationv1.LeaseList
+	if err := c.List(ctx, &leases, client.HasLabels{kube.LabelL2Node}); err != nil {
+		return nil, &exitError{ExitFailure, fmt.Errorf("listing the L2 node Leases: %w", err)}
+	}
+	live := &doctor.L2Live{States: map[string]string{}}
+	owner := map[string]string{}
+	for _, le := range leases.Items {
+		node := le.Labels[kube.LabelL2Node]
+		dur := 15 * time.Second
+		if le.Spec.LeaseDurationSeconds != nil {
+			dur = time.Duration(*le.Spec.LeaseDurationSeconds) * time.Second
+		}
+		if le.Spec.RenewTime == nil || time.Since(le.Spec.RenewTime.Time) > 2*dur {
+			live.States[node] = "down"
+			continue
+		}
+		live.States[node] = "up"
+		for _, e := range strings.Split(le.Annotations[kube.AnnotationL2Answering], ",") {
+			if ip, _, ok := strings.Cut(e, "@"); ok {
+				owner[ip] = node
+			}
+		}
+	}
+	for _, a := range p.Addresses {
+		live.Announcements = append(live.Announcements, doctor.L2Announcement{IP: a.Addr.String(), Service: a.Service.String(), Owner: owner[a.Addr.String()]})
+	}
+	return live, nil
 }

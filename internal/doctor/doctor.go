@@ -87,6 +87,14 @@ type L2Live struct {
 	Announcements []L2Announcement
 }
 
+// viewer says whose view the live L2 state is.
+func (l *L2Live) viewer() string {
+	if l.Node == "" {
+		return "as the nodes' Leases tell"
+	}
+	return "in " + l.Node + "'s view"
+}
+
 // L2Announcement is one address and who answers for it.
 type L2Announcement struct {
 	IP, Service, Owner string
@@ -519,7 +527,7 @@ func checkL2Unanswered(in *Input) []Finding {
 			states = append(states, n+" "+cmp.Or(in.L2.States[n], "unknown"))
 		}
 		out = append(out, Finding{Severity: Error, Object: "Service " + a.Service,
-			Problem:  fmt.Sprintf("nobody answers ARP/NDP for %s: its eligible nodes are all down in %s's view, or none has an interface the policy names", a.IP, in.L2.Node),
+			Problem:  fmt.Sprintf("nobody answers ARP/NDP for %s: its eligible nodes are all down (%s), or none has an interface the policy names", a.IP, in.L2.viewer()),
 			Fix:      "start herald on an eligible node, open the heartbeat port (7947/udp) between the nodes, or fix the policy's interfaces (herald l2 nodes lists what each node reported)",
 			Evidence: "eligible: " + strings.Join(states, ", ")})
 	}
@@ -546,7 +554,7 @@ func checkL2NodeDown(in *Input) []Finding {
 			continue
 		}
 		out = append(out, Finding{Severity: Warning, Object: "Node " + n,
-			Problem:  fmt.Sprintf("%s does not hear %s, and no other node does: its L2 addresses moved to other nodes", in.L2.Node, n),
+			Problem:  fmt.Sprintf("%s: %s is not heard by any node, and its L2 addresses moved to other nodes", in.L2.viewer(), n),
 			Fix:      fmt.Sprintf("check that herald runs on %s and that UDP port 7947 is open between the nodes; the addresses move back when it is heard again", n),
 			Evidence: "herald l2 nodes: " + n + " down"})
 	}

@@ -16,7 +16,8 @@ import (
 
 // TestDoctorInClusterMode: `herald doctor --kubeconfig` reads the cluster through the API and
 // explains a requested address outside every pool, an invalid pool (the field named), two
-// cluster configs for one node, and a node whose BGP configuration no agent runs; exit 1.
+// cluster configs for one node, a node whose BGP configuration no agent runs, and an L2
+// address no node's Lease says it answers for; exit 1.
 func TestDoctorInClusterMode(t *testing.T) {
 	oc := herald.DefaultOperatorConfig()
 	oc.LeaderElectionNamespace, oc.MetricsAddr, oc.SkipNameValidation = "", "", true
@@ -55,6 +56,19 @@ spec:
   nodeSelector: {matchLabels: {herald-test/doctor: "yes"}}
   bgpInstances: [{name: j, localASN: 65031}]
 ---
+apiVersion: herald.io/v1alpha1
+kind: L2AnnouncementPolicy
+metadata: {name: doctor}
+spec:
+  loadBalancerIPs: true
+  serviceSelector: {matchLabels: {herald-test/doctor-l2: "yes"}}
+  nodeSelector: {matchLabels: {herald-test/doctor: "yes"}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lan, namespace: doctor, labels: {herald-test/doctor: "yes", herald-test/doctor-l2: "yes"}}
+spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}], allocateLoadBalancerNodePorts: false}
+---
 apiVersion: v1
 kind: Node
 metadata: {name: doctor-node, labels: {herald-test/doctor: "yes"}}
@@ -67,6 +81,7 @@ status: {addresses: [{type: InternalIP, address: 10.250.0.11}]}
 		"manifest":                    "LoadBalancerIPPool doctor-hostbits",
 		"conflicting-cluster-configs": "BGPClusterConfig doctor-b",
 		"agent-not-reporting":         "BGPNodeConfig doctor-node",
+		"l2-unanswered":               "Service doctor/lan", // no agent runs, so no Lease answers for it
 	}
 	eventually(t, "doctor's cluster-mode findings", 30*time.Second, func() string {
 		out, err := exec.Command(bin, "doctor", "--kubeconfig", kc, "-o", "json").Output()
