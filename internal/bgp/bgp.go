@@ -131,6 +131,10 @@ type PeerStatus struct {
 	Families         []FamilyCounters `json:"families"`
 	// LastError is the last NOTIFICATION or connection error seen, for doctor.
 	LastError string `json:"lastError,omitempty"`
+	// BFD is the BFD session state (up, down, init, admin_down); empty without BFD.
+	BFD string `json:"bfd,omitempty"`
+	// Draining is true while the routes to this peer carry GRACEFUL_SHUTDOWN (RFC 8326).
+	Draining bool `json:"draining,omitempty"`
 }
 
 // FamilyCounters counts routes per family.

@@ -56,6 +56,8 @@ var (
 	bgpSessionUptime = desc("bgp_session_uptime_seconds", "Seconds since the session reached Established (0 when it is not).", "instance", "peer")
 	bgpAdvertised    = desc("bgp_routes_advertised", "Routes advertised to the peer, per address family.", "instance", "peer", "family")
 	bgpReceived      = desc("bgp_routes_received", "Routes received from the peer (and rejected: Herald installs nothing), per address family.", "instance", "peer", "family")
+	bgpBFDState      = desc("bgp_bfd_state", "1 for the BFD session's current state (up, down, init, admin_down), 0 for the others; only peers with BFD.", "instance", "peer", "state")
+	bgpDraining      = desc("bgp_graceful_shutdown", "1 while the routes to the peer carry GRACEFUL_SHUTDOWN (RFC 8326: on the way out, or cordoned with --drain-when-cordoned).", "instance", "peer")
 	poolTotal        = desc("ipam_pool_addresses_total", "Addresses the pool can hand out (reserved addresses excluded).", "pool")
 	poolUsed         = desc("ipam_pool_addresses_used", "Addresses of the pool held by Services.", "pool")
 	poolAvailable    = desc("ipam_pool_addresses_available", "Addresses of the pool still free (0 for a conflicting pool).", "pool")
@@ -74,7 +76,7 @@ var (
 	l2Dropped   = desc("l2_heartbeats_dropped_total", "Heartbeats dropped: malformed, or from an address that is not the sending node's.")
 )
 
-var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, poolTotal, poolUsed, poolAvailable,
+var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, bgpBFDState, bgpDraining, poolTotal, poolUsed, poolAvailable,
 	poolConflicting, poolDisabled, services, problems, snapshotAge,
 	l2Owned, l2Unowned, l2NodeState, l2Moves, l2Announce, l2Answered, l2Dropped}
 
@@ -105,6 +107,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				up = c.now().Sub(p.Since).Seconds()
 			}
 			gauge(bgpSessionUptime, up, in.Name, p.Address)
+			gauge(bgpDraining, b2f(p.Draining), in.Name, p.Address)
+			if p.BFD != "" {
+				for _, st := range []string{"up", "down", "init", "admin_down"} {
+					gauge(bgpBFDState, b2f(p.BFD == st), in.Name, p.Address, st)
+				}
+			}
 			for _, f := range p.Families {
 				fam := f.AFI + "/" + f.SAFI
 				gauge(bgpAdvertised, float64(f.Advertised), in.Name, p.Address, fam)

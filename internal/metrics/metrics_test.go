@@ -42,7 +42,7 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 		Services: []status.Service{{Reason: "satisfied"}, {Reason: "satisfied"}, {Reason: "out_of_ips"}},
 		Problems: []status.Problem{{Severity: "error"}},
 		BGP: []bgp.InstanceStatus{{Name: "tor", Peers: []bgp.PeerStatus{
-			{Address: "192.0.2.1", State: bgp.StateEstablished, Since: now.Add(-90 * time.Second),
+			{Address: "192.0.2.1", State: bgp.StateEstablished, Since: now.Add(-90 * time.Second), BFD: "up", Draining: true,
 				Families: []bgp.FamilyCounters{{AFI: "ipv4", SAFI: "unicast", Advertised: 12, Received: 3}}},
 			{Address: "192.0.2.2", State: bgp.StateActive},
 		}}},
@@ -71,6 +71,10 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 		`herald_bgp_routes_advertised{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 12`,
 		`herald_bgp_routes_received{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 3`,
 		`herald_status_snapshot_age_seconds 2`,
+		`herald_bgp_bfd_state{instance="tor",peer="192.0.2.1",state="up"} 1`,
+		`herald_bgp_bfd_state{instance="tor",peer="192.0.2.1",state="down"} 0`,
+		`herald_bgp_graceful_shutdown{instance="tor",peer="192.0.2.1"} 1`,
+		`herald_bgp_graceful_shutdown{instance="tor",peer="192.0.2.2"} 0`,
 		`herald_l2_owned_addresses{node="n1"} 2`,
 		`herald_l2_owned_addresses{node="n2"} 0`,
 		`herald_l2_owned_addresses{node="n3"} 1`,
@@ -89,6 +93,9 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 		if !strings.Contains(got, want+"\n") {
 			t.Errorf("scrape lacks %q", want)
 		}
+	}
+	if strings.Contains(got, `herald_bgp_bfd_state{instance="tor",peer="192.0.2.2"`) {
+		t.Error("a peer without BFD has BFD series")
 	}
 	if !strings.Contains(got, "\ngo_goroutines ") {
 		t.Error("scrape lacks the Go runtime series")

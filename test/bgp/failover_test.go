@@ -3,6 +3,7 @@ package bgp
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
 	l, router := failoverLab(t, 2, failoverManifests(false))
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(false))
-	l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	h1 := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir, "--drain-when-cordoned")
 	h2 := l.StartHerald("n2", "n2", "--node", "n2", "-f", dir, "--graceful-shutdown-wait", "3s")
 	both := func() string {
 		if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.11,192.0.2.12" {
@@ -74,6 +75,36 @@ func TestBFDFailoverAndGracefulShutdown(t *testing.T) {
 	l.WaitFor("ECMP over both nodes with BFD up", 60*time.Second, both)
 	time.Sleep(2 * time.Second) // past the start-up flap LAB-NOTES.md describes
 	l.WaitFor("ECMP and BFD stable", 30*time.Second, both)
+	l.WaitFor("BFD up in n1's own status", 10*time.Second, func() string {
+		snap, err := h1.Snapshot()
+		if err != nil {
+			return err.Error()
+		}
+		if len(snap.BGP) != 1 || len(snap.BGP[0].Peers) != 1 || snap.BGP[0].Peers[0].BFD != "up" {
+			return fmt.Sprintf("%+v", snap.BGP)
+		}
+		return ""
+	})
+
+	// Cordon n1 (--drain-when-cordoned): its routes carry GRACEFUL_SHUTDOWN, the router stops
+	// using it while the session stays up, and its metrics say so; uncordoned, it is back.
+	cordoned := strings.Replace(failoverManifests(false), "metadata: {name: n1}\n", "metadata: {name: n1}\nspec: {unschedulable: true}\n", 1)
+	writeFile(t, filepath.Join(dir, "m.yaml"), cordoned)
+	l.WaitFor("the router to use only n2 while n1 is cordoned", 20*time.Second, func() string {
+		s, err := router.Summary()
+		if err != nil {
+			return err.Error()
+		}
+		if nh := nextHops(router, "198.51.100.0"); nh != "192.0.2.12" || s.Peers["192.0.2.11"].State != "Established" {
+			return "next hops " + nh + ", n1 " + s.Peers["192.0.2.11"].State
+		}
+		return ""
+	})
+	if m, err := h1.CLI("status", "-o", "json"); err != nil || !strings.Contains(m, `"draining": true`) {
+		t.Errorf("n1's status does not show the drain: %v\n%s", err, m)
+	}
+	writeFile(t, filepath.Join(dir, "m.yaml"), failoverManifests(false))
+	l.WaitFor("n1 uncordoned", 30*time.Second, both)
 
 	// Cut n1's link. Without BFD the router would wait for the 9 s hold time.
 	start := time.Now()

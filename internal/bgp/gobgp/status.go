@@ -25,6 +25,14 @@ var sessionStates = map[api.PeerState_SessionState]bgp.SessionState{
 	api.PeerState_SESSION_STATE_ESTABLISHED: bgp.StateEstablished,
 }
 
+var bfdStates = map[api.BfdSessionState]string{
+	api.BfdSessionState_BFD_SESSION_STATE_UNSPECIFIED: "down",
+	api.BfdSessionState_BFD_SESSION_STATE_UP:          "up",
+	api.BfdSessionState_BFD_SESSION_STATE_DOWN:        "down",
+	api.BfdSessionState_BFD_SESSION_STATE_ADMIN_DOWN:  "admin_down",
+	api.BfdSessionState_BFD_SESSION_STATE_INIT:        "init",
+}
+
 // Status implements bgp.Speaker.
 func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 	s.mu.Lock()
@@ -62,6 +70,10 @@ func peerStatus(ap *api.Peer, p bgp.Peer) bgp.PeerStatus {
 	if st.State == "" {
 		st.State = bgp.StateIdle
 	}
+	if p.BFD.Enabled {
+		st.BFD = bfdStates[ap.GetState().GetBfdState().GetSessionState()]
+	}
+	st.Draining = bgp.Draining([]bgp.Instance{{Peers: []bgp.Peer{p}}})
 	if t := ap.GetTimers().GetState(); t != nil && st.State == bgp.StateEstablished {
 		if t.GetUptime() != nil {
 			st.Since = t.GetUptime().AsTime()
