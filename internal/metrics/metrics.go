@@ -18,9 +18,15 @@ import (
 )
 
 // Handler serves the collector on a registry of its own (plus Go runtime and process metrics),
-// so that nothing registered globally by a library leaks into Herald's scrape.
-func Handler(holder *status.Holder) http.Handler {
-	return handlerFor(newRegistry(New(holder)))
+// so that nothing registered globally by a library leaks into Herald's scrape. extra are
+// gatherers added on purpose (the agent adds controller-runtime's: API requests by verb and
+// code, work queues).
+func Handler(holder *status.Holder, extra ...prometheus.Gatherer) http.Handler {
+	reg := newRegistry(New(holder))
+	if len(extra) == 0 {
+		return handlerFor(reg)
+	}
+	return promhttp.HandlerFor(append(prometheus.Gatherers{reg}, extra...), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 func newRegistry(c *Collector) *prometheus.Registry {
@@ -66,6 +72,8 @@ var (
 	services         = desc("ipam_services", "LoadBalancer Services by allocation result: reason is satisfied or why not.", "reason")
 	problems         = desc("config_problems", "Problems with the configuration, by severity (what herald validate and doctor report).", "severity")
 	snapshotAge      = desc("status_snapshot_age_seconds", "Seconds since the status snapshot was last published.")
+	reconciles       = desc("reconciles_total", "Full reconciles (configuration read, allocated, planned, applied) since start.")
+	reconcileSeconds = desc("reconcile_duration_seconds", "How long the last full reconcile took.")
 
 	l2Owned     = desc("l2_owned_addresses", "L2 addresses each node answers for, in this node's view.", "node")
 	l2Unowned   = desc("l2_unowned_addresses", "L2 addresses no healthy eligible node can answer for.")
@@ -77,7 +85,7 @@ var (
 )
 
 var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, bgpBFDState, bgpDraining, poolTotal, poolUsed, poolAvailable,
-	poolConflicting, poolDisabled, services, problems, snapshotAge,
+	poolConflicting, poolDisabled, services, problems, snapshotAge, reconciles, reconcileSeconds,
 	l2Owned, l2Unowned, l2NodeState, l2Moves, l2Announce, l2Answered, l2Dropped}
 
 var l2States = []string{"self", "fenced", "up", "vouched", "assumed", "lease", "down"}
@@ -143,6 +151,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if !s.Generated.IsZero() {
 		gauge(snapshotAge, c.now().Sub(s.Generated).Seconds())
+	}
+	if s.Reconciles > 0 {
+		ch <- prometheus.MustNewConstMetric(reconciles, prometheus.CounterValue, float64(s.Reconciles))
+		gauge(reconcileSeconds, s.ReconcileDuration.Seconds())
 	}
 	if s.L2 != nil {
 		collectL2(ch, s.L2)

@@ -62,9 +62,10 @@ type Runner struct {
 	stored store.Allocations
 	// node runs this node's BGP speakers and L2 responder (the L2 part only once an L2 policy
 	// exists, so a host that does not use L2 binds no heartbeat port); nil without --node.
-	node   *announce.Node
-	last   *status.Snapshot
-	runCtx context.Context
+	node       *announce.Node
+	last       *status.Snapshot
+	runCtx     context.Context
+	reconciles uint64
 }
 
 // New prepares a runner; Run starts it.
@@ -208,6 +209,8 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2", Object: "L2AnnouncementPolicy",
 			Message: "L2 policies need --node: this host answers ARP/NDP as one of the manifests' nodes"})
 	}
+	r.reconciles++
+	snap.Reconciles, snap.ReconcileDuration = r.reconciles, time.Since(start)
 	r.last = snap
 	r.holder.Publish(snap)
 	unsatisfied := 0

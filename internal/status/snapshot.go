@@ -25,6 +25,9 @@ type Snapshot struct {
 	BGP []bgp.InstanceStatus `json:"bgp"`
 	// L2 is this node's L2 announcements (nil when it runs none).
 	L2 *L2 `json:"l2,omitempty"`
+	// Reconciles counts full reconciles since start; ReconcileDuration is the last one's.
+	Reconciles        uint64        `json:"reconciles"`
+	ReconcileDuration time.Duration `json:"reconcileDuration"`
 }
 
 // Pool is a pool's counts and state.

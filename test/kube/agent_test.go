@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/manifest"
+	"github.com/heraldlb/herald/internal/status"
 	herald "github.com/heraldlb/herald/internal/source/kube"
 	"github.com/heraldlb/herald/test/netlab"
 )
@@ -253,6 +255,20 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 	if out, err := cliAt(bin, states["agent-node1"], "bgp", "peers"); err != nil || !strings.Contains(out, "established") {
 		t.Errorf("herald bgp peers on agent-node1: %v\n%s", err, out)
 	}
+	// The agent's metrics: Herald's series for its node, and its API requests by verb.
+	resp, err := status.SocketClient(filepath.Join(states["agent-node1"], status.SocketName)).Get("http://herald/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`herald_bgp_session_state{instance="lan",peer="10.90.0.1",state="established"} 1`, "herald_reconciles_total ",
+		"herald_l2_owned_addresses{", `rest_client_requests_total{code="200",host="127.0.0.1:6443",method="GET"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("agent metrics lack %q", want)
+		}
+	}
+
 	// Every node's sessions through the API, from the BGPNodeConfig statuses.
 	out, err := execCommand(bin, "bgp", "peers", "--all-nodes", "--kubeconfig", writeKubeconfig(t))
 	for i := 1; i <= 3; i++ {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -72,11 +73,12 @@ type agent struct {
 	holder *status.Holder
 	runCtx context.Context
 
-	mu        sync.Mutex
-	last      *status.Snapshot
-	leases    *NodeLeases
-	written   []v1alpha1.BGPInstanceStatus
-	writtenAt time.Time
+	mu         sync.Mutex
+	reconciles uint64
+	last       *status.Snapshot
+	leases     *NodeLeases
+	written    []v1alpha1.BGPInstanceStatus
+	writtenAt  time.Time
 }
 
 // RunAgent runs the node agent until ctx ends: it watches the objects that decide what this
@@ -152,7 +154,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	if err := b.Complete(a); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	srv := &status.Server{Holder: a.holder, Log: logger, Metrics: metrics.Handler(a.holder), Routes: a.node.Routes}
+	srv := &status.Server{Holder: a.holder, Log: logger, Metrics: metrics.Handler(a.holder, ctrlmetrics.Registry), Routes: a.node.Routes}
 	errc := make(chan error, 3)
 	sctx, cancel := context.WithCancel(actx)
 	defer cancel()
@@ -178,6 +180,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 
 // Reconcile rebuilds the cluster from the cache and applies it to this node.
 func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
 	c, results, problems, err := a.cluster(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -186,6 +189,8 @@ func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.R
 	snap.Services = status.ServicesFrom(results)
 	a.node.Apply(ctx, a.runCtx, c, announce.Allocations(results), snap)
 	a.mu.Lock()
+	a.reconciles++
+	snap.Reconciles, snap.ReconcileDuration = a.reconciles, time.Since(start)
 	a.last = snap
 	a.mu.Unlock()
 	a.holder.Publish(snap)
