@@ -2,8 +2,8 @@ package kube
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,8 +22,8 @@ import (
 
 	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/manifest"
-	"github.com/heraldlb/herald/internal/status"
 	herald "github.com/heraldlb/herald/internal/source/kube"
+	"github.com/heraldlb/herald/internal/status"
 	"github.com/heraldlb/herald/test/netlab"
 )
 
