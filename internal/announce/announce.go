@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
@@ -105,6 +107,7 @@ func (n *Node) applyBGP(ctx context.Context, c *model.Cluster, allocs map[model.
 	for _, pr := range p.Problems {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "bgp plan", Object: pr.Kind + " " + pr.Name, Message: pr.Reason + ": " + pr.Message})
 	}
+	snap.Topology = topology(p)
 	node, ok := p.Nodes[n.cfg.Node]
 	if !ok {
 		n.problem(snap, "error", "bgp plan", "this node is not among the cluster's nodes; in standalone mode add a v1 Node object with its labels and address")
@@ -244,6 +247,35 @@ func (n *Node) Close() {
 		}
 	}
 	_ = n.speaker.Stop(ctx, !n.cfg.DrainOnTerm)
+}
+
+// topology lists every planned node with its peers and what it advertises, for the page.
+func topology(p *plan.Plan) []status.TopoNode {
+	var out []status.TopoNode
+	for _, name := range slices.Sorted(maps.Keys(p.Nodes)) {
+		pn := p.Nodes[name]
+		tn := status.TopoNode{Name: name}
+		for _, in := range pn.Instances {
+			for _, pe := range in.Peers {
+				tn.Peers = append(tn.Peers, pe.Address.String())
+				for _, f := range pe.Families {
+					for _, r := range f.Routes {
+						if r.Prefix.IsSingleIP() {
+							tn.Advertises = append(tn.Advertises, r.Prefix.Addr().String())
+						} else {
+							tn.Advertises = append(tn.Advertises, r.Prefix.String())
+						}
+					}
+				}
+			}
+		}
+		slices.Sort(tn.Peers)
+		tn.Peers = slices.Compact(tn.Peers)
+		slices.Sort(tn.Advertises)
+		tn.Advertises = slices.Compact(tn.Advertises)
+		out = append(out, tn)
+	}
+	return out
 }
 
 func cordoned(c *model.Cluster, node string) bool {

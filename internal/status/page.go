@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"math/big"
 	"net/http"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,68 +155,136 @@ type topoEdge struct {
 
 const rowH = 26
 
+// newTopology draws routers (left), nodes (middle) and addresses (right). With a planned
+// topology (BGP on) every node of the cluster is drawn with the routers it peers with and the
+// addresses it advertises; live session state colours only this node's edges (the others are
+// grey: planned, not observed). Without one, this node serves every address.
 func newTopology(s *Snapshot) topology {
 	var t topology
-	node := s.Node
-	if node == "" {
-		node = "this host"
+	self := s.Node
+	if self == "" {
+		self = "this host"
 	}
 	type router struct{ addr, class string }
 	var routers []router
 	seen := map[string]int{}
+	addRouter := func(addr, class string) {
+		// The same router reached from two instances is drawn once, red if any session is down.
+		if i, ok := seen[addr]; ok {
+			if class == "down" || routers[i].class == "" {
+				routers[i].class = class
+			}
+			return
+		}
+		seen[addr] = len(routers)
+		routers = append(routers, router{addr, class})
+	}
+	liveState := map[string]string{}
 	for _, in := range s.BGP {
 		for _, p := range in.Peers {
-			// The same router reached from two instances is drawn once, red if any session is down.
-			if i, ok := seen[p.Address]; ok {
-				if sessionClass(p.State) == "down" {
-					routers[i].class = "down"
-				}
-				continue
+			addRouter(p.Address, sessionClass(p.State))
+			if liveState[p.Address] != "down" {
+				liveState[p.Address] = sessionClass(p.State)
 			}
-			seen[p.Address] = len(routers)
-			routers = append(routers, router{p.Address, sessionClass(p.State)})
 		}
 	}
-	var vips []string
-	for _, sv := range s.Services {
-		vips = append(vips, sv.IPs...)
+	nodes := s.Topology
+	if len(nodes) == 0 {
+		nodes = []TopoNode{{Name: self}}
 	}
-	sort.Strings(vips)
-	// L2 addresses are labelled with the node that answers ARP/NDP for them; the edge from
-	// this node is drawn only for the ones it answers itself.
+	for _, n := range nodes {
+		for _, p := range n.Peers {
+			addRouter(p, "")
+		}
+	}
+	vipSet := map[string]bool{}
+	for _, sv := range s.Services {
+		for _, ip := range sv.IPs {
+			vipSet[ip] = true
+		}
+	}
+	for _, n := range nodes {
+		for _, a := range n.Advertises {
+			vipSet[a] = true
+		}
+	}
+	vips := slices.Sorted(maps.Keys(vipSet))
+	// L2 addresses are labelled with the node that answers ARP/NDP for them; the edge comes
+	// from that node.
 	l2Owner := map[string]string{}
 	if s.L2 != nil {
 		for _, a := range s.L2.Announcements {
 			l2Owner[a.IP] = a.Owner
 		}
 	}
-	rows := max(len(routers), len(vips), 1)
+	rows := max(len(routers), len(vips), len(nodes), 1)
 	t.Height = rows*rowH + 20
-	mid := t.Height/2 - 10
-	nodeBox := topoNode{Kind: "node", Label: node, X: 250, Y: mid, W: 140, TX: 258, TY: mid + 14}
+	rowY := func(i, n int) int { return 10 + i*rowH + (rows-n)*rowH/2 }
+	nodeY := map[string]int{}
+	for i, n := range nodes {
+		y := rowY(i, len(nodes))
+		nodeY[n.Name] = y
+		class := ""
+		if n.Name == s.Node || len(s.Topology) == 0 {
+			class = "self"
+		}
+		t.Nodes = append(t.Nodes, topoNode{Kind: "node", Label: n.Name, Class: class, X: 250, Y: y, W: 140, TX: 258, TY: y + 14})
+	}
+	routerY := map[string]int{}
 	for i, r := range routers {
-		y := 10 + i*rowH + (rows-len(routers))*rowH/2
-		t.Edges = append(t.Edges, topoEdge{Class: r.class, X1: 170, Y1: y + 10, X2: 250, Y2: mid + 10})
+		y := rowY(i, len(routers))
+		routerY[r.addr] = y
 		t.Nodes = append(t.Nodes, topoNode{Kind: "router", Label: r.addr, Class: r.class, X: 20, Y: y, W: 150, TX: 28, TY: y + 14})
 	}
+	for _, n := range nodes {
+		peers := n.Peers
+		if len(s.Topology) == 0 {
+			peers = slices.Collect(maps.Keys(liveState))
+		}
+		for _, p := range peers {
+			class := "planned"
+			if n.Name == s.Node || len(s.Topology) == 0 {
+				class = liveState[p]
+			}
+			t.Edges = append(t.Edges, topoEdge{Class: class, X1: 170, Y1: routerY[p] + 10, X2: 250, Y2: nodeY[n.Name] + 10})
+		}
+	}
+	advertisedBy := map[string][]string{}
+	for _, n := range nodes {
+		for _, a := range n.Advertises {
+			advertisedBy[a] = append(advertisedBy[a], n.Name)
+		}
+	}
 	for i, ip := range vips {
-		y := 10 + i*rowH + (rows-len(vips))*rowH/2
-		label, class, edge := ip, "", "vip"
+		y := rowY(i, len(vips))
+		label, class := ip, ""
+		from := advertisedBy[ip]
+		if len(s.Topology) == 0 {
+			from = []string{self}
+		}
 		if owner, ok := l2Owner[ip]; ok {
 			switch {
 			case owner == "":
-				label, class, edge = ip+" · L2: nobody", "down", "down"
+				label, class = ip+" · L2: nobody", "down"
+				t.Edges = append(t.Edges, topoEdge{Class: "down", X1: 390, Y1: nodeY[nodes[0].Name] + 10, X2: 470, Y2: y + 10})
 			case owner == s.Node:
 				label, class = ip+" · L2 here", "up"
 			default:
-				label, edge = ip+" · L2 on "+owner, ""
+				label = ip + " · L2 on " + owner
+			}
+			from = nil
+			if _, drawn := nodeY[owner]; drawn && owner != "" {
+				from = []string{owner}
 			}
 		}
-		if edge != "" {
-			t.Edges = append(t.Edges, topoEdge{Class: edge, X1: 390, Y1: mid + 10, X2: 470, Y2: y + 10})
+		for _, n := range from {
+			edge := "vip"
+			if n != s.Node && len(s.Topology) > 0 {
+				edge = "planned"
+			}
+			t.Edges = append(t.Edges, topoEdge{Class: edge, X1: 390, Y1: nodeY[n] + 10, X2: 470, Y2: y + 10})
 		}
 		t.Nodes = append(t.Nodes, topoNode{Kind: "vip", Label: label, Class: class, X: 470, Y: y, W: 220, TX: 478, TY: y + 14})
 	}
-	t.Nodes = append(t.Nodes, nodeBox)
 	return t
 }

@@ -136,3 +136,43 @@ func TestPageShowsL2Owners(t *testing.T) {
 		t.Log(page)
 	}
 }
+
+func TestPageDrawsEveryPlannedNode(t *testing.T) {
+	now := time.Now()
+	s := testSnapshot(now)
+	s.BGP[0].Peers = s.BGP[0].Peers[:1] // node-1 peers with 192.0.2.1 only, established
+	s.Topology = []TopoNode{
+		{Name: "node-1", Peers: []string{"192.0.2.1"}, Advertises: []string{"10.0.0.10", "10.0.0.11"}},
+		{Name: "node-2", Peers: []string{"192.0.2.1"}, Advertises: []string{"10.0.0.10", "10.0.0.11"}},
+		{Name: "node-3", Peers: []string{"192.0.2.1"}, Advertises: []string{"10.0.0.11"}},
+	}
+	var b strings.Builder
+	if err := RenderPage(&b, s, now); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	count := func(re string) int { return len(regexp.MustCompile(re).FindAllString(page, -1)) }
+	if n := count(`<g class="node" data-name="node-\d">`); n != 3 {
+		t.Errorf("%d nodes drawn, want 3", n)
+	}
+	if n := count(`<g class="node" data-name="node-1"><rect class="self"`); n != 1 {
+		t.Error("this node is not marked")
+	}
+	// Router edges: node-1's observed (up), the others planned.
+	if n := count(`<line class="edge up" x1="170"`); n != 1 {
+		t.Errorf("%d live router edges, want 1", n)
+	}
+	if n := count(`<line class="edge planned" x1="170"`); n != 2 {
+		t.Errorf("%d planned router edges, want 2", n)
+	}
+	// Address edges: 10.0.0.10 from node-1 and node-2, 10.0.0.11 from all three.
+	if n := count(`<line class="edge vip" x1="390"`); n != 2 {
+		t.Errorf("%d address edges from this node, want 2", n)
+	}
+	if n := count(`<line class="edge planned" x1="390"`); n != 3 {
+		t.Errorf("%d address edges from other nodes, want 3", n)
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}

@@ -25,6 +25,10 @@ type Snapshot struct {
 	BGP []bgp.InstanceStatus `json:"bgp"`
 	// L2 is this node's L2 announcements (nil when it runs none).
 	L2 *L2 `json:"l2,omitempty"`
+	// Topology is every node the BGP plan knows (this one and the others), whom each peers
+	// with and what it advertises: the page draws the whole picture from it. Session state is
+	// only known for this node.
+	Topology []TopoNode `json:"topology,omitempty"`
 	// Reconciles counts full reconciles since start; ReconcileDuration is the last one's.
 	Reconciles        uint64        `json:"reconciles"`
 	ReconcileDuration time.Duration `json:"reconcileDuration"`
@@ -88,6 +92,15 @@ func (h *Holder) Get() (*Snapshot, <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.cur, h.changed
+}
+
+// TopoNode is one node of the planned topology.
+type TopoNode struct {
+	Name string `json:"name"`
+	// Peers are the addresses of the routers it peers with.
+	Peers []string `json:"peers,omitempty"`
+	// Advertises are the addresses (or aggregates) it advertises.
+	Advertises []string `json:"advertises,omitempty"`
 }
 
 // L2 is this node's view of the L2 announcements.

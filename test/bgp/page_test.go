@@ -23,7 +23,7 @@ import (
 const chromium = "/usr/bin/chromium"
 
 // TestStatusPageInBrowser opens a seed 000 node's status page in headless Chromium: the
-// topology shows the router and the node's 11 addresses, the page fits a phone's width, and
+// topology shows the router, the cluster's 3 nodes (this one marked) and the 11 addresses, the page fits a phone's width, and
 // when the router's bgpd dies the session turns red on the open page without a reload.
 // Screenshots go to the test's artifact directory (go test -artifacts keeps them).
 func TestStatusPageInBrowser(t *testing.T) {
@@ -75,15 +75,16 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	vips := js(`String(document.querySelectorAll("#topology g.vip").length)`)
 	routerClass := js(`document.querySelector("#topology g.router rect").getAttribute("class")`)
-	node := js(`document.querySelector("#topology g.node").dataset.name`)
+	node := js(`document.querySelector("#topology g.node rect.self").parentElement.dataset.name`)
+	nodes := js(`Array.from(document.querySelectorAll("#topology g.node")).map(g => g.dataset.name).join(",")`)
 	overflow := js(`String(document.documentElement.scrollWidth > window.innerWidth)`)
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
 	save(t, "status-page-up.png", shot)
-	if vips != "11" || routerClass != "up" || node != "stanton-01" {
-		t.Errorf("topology: %s VIPs, router %q, node %q; want 11, up, stanton-01", vips, routerClass, node)
+	if vips != "11" || routerClass != "up" || node != "stanton-01" || nodes != "stanton-01,stanton-02,stanton-03" {
+		t.Errorf("topology: %s VIPs, router %q, this node %q, nodes %q; want 11, up, stanton-01, stanton-01..03", vips, routerClass, node, nodes)
 	}
 	if overflow != "false" {
 		t.Error("the page is wider than a phone's screen")
