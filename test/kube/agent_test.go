@@ -202,6 +202,22 @@ func TestAgentsInNetworkNamespaces(t *testing.T) {
 		return ""
 	})
 
+	// The operator says on the Service which nodes advertise it.
+	l.WaitFor("the BGPAnnounced condition on agent-web", 20*time.Second, func() string {
+		var s corev1.Service
+		if err := cl.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "agent-web"}, &s); err != nil {
+			return err.Error()
+		}
+		c := meta.FindStatusCondition(s.Status.Conditions, herald.ConditionBGPAnnounced)
+		if c == nil || c.Status != "True" || c.Message != prefix+" advertised by agent-node1, agent-node2, agent-node3" {
+			return condString(c)
+		}
+		return ""
+	})
+	if ev := eventsAbout(t, "default", "Service", "agent-web"); !slices.Contains(ev, "BGPAnnounced") {
+		t.Errorf("events on agent-web: %v, want BGPAnnounced", ev)
+	}
+
 	// One MAC answers for the L2 address, and every agent names the same owner.
 	var owner string
 	l.WaitFor("one owner of 10.90.0.200 in every agent's view", 30*time.Second, func() string {

@@ -160,6 +160,7 @@ func TestHelmChart(t *testing.T) {
 		{"herald-operator", "get", "", "secrets", "", ns, false},
 		{"herald-operator", "get", "", "secrets", "", "default", false},
 		{"herald-operator", "create", "herald.io", "bgpnodeconfigs", "", "", true},
+		{"herald-operator", "list", "discovery.k8s.io", "endpointslices", "", "", true},
 		{"herald-operator", "update", "coordination.k8s.io", "leases", "", ns, true},
 		{"herald-operator", "update", "coordination.k8s.io", "leases", "", "default", false},
 	} {

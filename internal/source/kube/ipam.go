@@ -16,6 +16,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -28,8 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
+	"github.com/heraldlb/herald/internal/announce"
 	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/translate"
 )
 
@@ -57,10 +60,18 @@ type IPAM struct {
 	// LeaseNamespace holds the agents' L2 node Leases, whose herald.io/l2-answering
 	// annotation becomes each Service's herald.io/L2Announced condition; empty: not reported.
 	LeaseNamespace string
+	// BGPStatus plans every node with the allocations and writes which nodes advertise each
+	// Service (herald.io/BGPAnnounced); it makes the controller watch the BGP configuration,
+	// Nodes and EndpointSlices too.
+	BGPStatus bool
 
 	mu    sync.Mutex
 	alloc *ipam.Allocator
 }
+
+// ConditionBGPAnnounced on a Service says which nodes advertise its addresses over BGP, by the
+// plan every agent follows (True), or that none does any more (False).
+const ConditionBGPAnnounced = "herald.io/BGPAnnounced"
 
 // ConditionL2Announced on a Service says which node answers ARP/NDP for each of its
 // addresses, on which interfaces (True), or that no node does any more (False).
@@ -80,6 +91,12 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, enqueueAll).
 		Watches(&v1alpha1.LoadBalancerIPPool{}, enqueueAll).
 		Watches(&corev1.Namespace{}, enqueueAll)
+	if r.BGPStatus {
+		for _, o := range []client.Object{&v1alpha1.BGPClusterConfig{}, &v1alpha1.BGPPeerConfig{}, &v1alpha1.BGPAdvertisement{},
+			&v1alpha1.BGPNodeConfigOverride{}, &corev1.Node{}, &discoveryv1.EndpointSlice{}} {
+			b = b.Watches(o, enqueueAll)
+		}
+	}
 	if r.LeaseNamespace != "" {
 		// Only a change of what a node answers for matters, not every renewal.
 		b = b.Watches(&coordinationv1.Lease{}, enqueueAll, builder.WithPredicates(predicate.Funcs{
@@ -150,9 +167,13 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	advertising, err := r.bgpAdvertisers(ctx, results)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	var errs []error
 	for _, res := range results {
-		if err := r.writeService(ctx, svcObjs[res.Service], res, answering); err != nil {
+		if err := r.writeService(ctx, svcObjs[res.Service], res, answering, advertising); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -238,8 +259,67 @@ func l2Condition(s *corev1.Service, addrs []netip.Addr, answering map[string]l2C
 		Message: "no node answers ARP/NDP for the Service's addresses (see herald doctor on a node)", ObservedGeneration: s.Generation}
 }
 
+// bgpAdvertisers plans every node with the allocations just made (the same planner the agents
+// run) and returns, per Service address, the nodes that advertise it, sorted.
+func (r *IPAM) bgpAdvertisers(ctx context.Context, results []ipam.Result) (map[netip.Addr][]string, error) {
+	out := map[netip.Addr][]string{}
+	if !r.BGPStatus {
+		return out, nil
+	}
+	c, _, err := ReadCluster(ctx, r.Client, ReadOptions{BGPConfigs: true})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.ClusterConfigs) == 0 {
+		return out, nil
+	}
+	p := plan.Compute(plan.Input{Cluster: c, Allocations: announce.Allocations(results)})
+	for name, n := range p.Nodes {
+		var prefixes []netip.Prefix
+		for _, in := range n.Instances {
+			for _, pe := range in.Peers {
+				for _, f := range pe.Families {
+					for _, rt := range f.Routes {
+						prefixes = append(prefixes, rt.Prefix)
+					}
+				}
+			}
+		}
+		for _, res := range results {
+			for _, a := range res.Addrs {
+				if slices.ContainsFunc(prefixes, func(pf netip.Prefix) bool { return pf.Contains(a) }) && !slices.Contains(out[a], name) {
+					out[a] = append(out[a], name)
+				}
+			}
+		}
+	}
+	for a := range out {
+		slices.Sort(out[a])
+	}
+	return out, nil
+}
+
+// bgpCondition is the Service's BGPAnnounced condition, or nil when no node advertises its
+// addresses and none did before.
+func bgpCondition(s *corev1.Service, addrs []netip.Addr, advertising map[netip.Addr][]string) *metav1.Condition {
+	var parts []string
+	for _, a := range addrs {
+		if nodes := advertising[a]; len(nodes) > 0 {
+			parts = append(parts, fmt.Sprintf("%s advertised by %s", a, strings.Join(nodes, ", ")))
+		}
+	}
+	if len(parts) > 0 {
+		return &metav1.Condition{Type: ConditionBGPAnnounced, Status: metav1.ConditionTrue, Reason: "Advertised", Message: strings.Join(parts, "; "), ObservedGeneration: s.Generation}
+	}
+	if meta.FindStatusCondition(s.Status.Conditions, ConditionBGPAnnounced) == nil {
+		return nil
+	}
+	return &metav1.Condition{Type: ConditionBGPAnnounced, Status: metav1.ConditionFalse, Reason: "NotAdvertised",
+		Message: "no node advertises the Service's addresses (no advertisement selects it, or no node has a ready endpoint under externalTrafficPolicy Local)", ObservedGeneration: s.Generation}
+}
+
 // writeService updates status.loadBalancer.ingress and the conditions when they differ.
-func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Result, answering map[string]l2Claim) error {
+func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Result, answering map[string]l2Claim, advertising map[netip.Addr][]string) error {
 	if s == nil || res.Reason == ipam.NotOurs {
 		return nil
 	}
@@ -258,6 +338,9 @@ func (r *IPAM) writeService(ctx context.Context, s *corev1.Service, res ipam.Res
 	meta.SetStatusCondition(&want.Status.Conditions, cond)
 	if l2 := l2Condition(s, res.Addrs, answering); l2 != nil {
 		meta.SetStatusCondition(&want.Status.Conditions, *l2)
+	}
+	if bc := bgpCondition(s, res.Addrs, advertising); bc != nil {
+		meta.SetStatusCondition(&want.Status.Conditions, *bc)
 	}
 	if equalStatus(s.Status, want.Status) {
 		return nil
@@ -291,6 +374,17 @@ func (r *IPAM) serviceEvents(old, cur *corev1.Service, res ipam.Result) {
 	after := meta.FindStatusCondition(cur.Status.Conditions, ConditionIPAMSatisfied)
 	if after != nil && after.Status == metav1.ConditionFalse && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
 		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, after.Reason, "Allocate", "no address: %s", after.Message)
+	}
+	bgpBefore := meta.FindStatusCondition(old.Status.Conditions, ConditionBGPAnnounced)
+	bgpAfter := meta.FindStatusCondition(cur.Status.Conditions, ConditionBGPAnnounced)
+	switch {
+	case bgpAfter == nil || (bgpBefore != nil && bgpBefore.Status == bgpAfter.Status && bgpBefore.Message == bgpAfter.Message):
+	case bgpAfter.Status == metav1.ConditionFalse:
+		r.Events.Eventf(cur, nil, corev1.EventTypeWarning, "BGPWithdrawn", "Announce", "%s", bgpAfter.Message)
+	case bgpBefore == nil || bgpBefore.Status != metav1.ConditionTrue:
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "BGPAnnounced", "Announce", "%s", bgpAfter.Message)
+	default:
+		r.Events.Eventf(cur, nil, corev1.EventTypeNormal, "BGPAdvertisersChanged", "Announce", "%s (was: %s)", bgpAfter.Message, bgpBefore.Message)
 	}
 	l2Before := meta.FindStatusCondition(old.Status.Conditions, ConditionL2Announced)
 	l2After := meta.FindStatusCondition(cur.Status.Conditions, ConditionL2Announced)

@@ -10,6 +10,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -65,6 +66,9 @@ func Scheme() (*runtime.Scheme, error) {
 	if err := coordinationv1.AddToScheme(s); err != nil {
 		return nil, err
 	}
+	if err := discoveryv1.AddToScheme(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -105,7 +109,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator"), LeaseNamespace: oc.Namespace}
+	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator"), LeaseNamespace: oc.Namespace, BGPStatus: true}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
