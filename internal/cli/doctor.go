@@ -91,9 +91,7 @@ func doctorInput(ctx context.Context, paths []string, node string, snap *status.
 		return nil, err
 	}
 	in := &doctor.Input{Cluster: &built.Cluster, Node: node}
-	for _, p := range built.Problems {
-		in.ManifestProblems = append(in.ManifestProblems, doctor.ManifestProblem{Severity: string(p.Severity), Source: p.Source.String(), Object: p.Object(), Field: p.Field, Message: p.Message})
-	}
+	in.ManifestProblems = standalone.DoctorProblems(built.Problems)
 	if snap != nil {
 		in.Results, in.Pools, in.BGP = resultsFrom(snap), poolsFrom(snap), snap.BGP
 	} else {
@@ -114,7 +112,7 @@ func doctorInput(ctx context.Context, paths []string, node string, snap *status.
 		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: &built.Cluster, Allocations: allocs})
 	}
 	if snap != nil && snap.L2 != nil {
-		in.L2 = l2Live(snap.L2)
+		in.L2 = standalone.DoctorL2(snap.L2)
 		if probe {
 			in.L2Conflicts = l2Conflicts(snap.L2)
 		}
@@ -216,20 +214,6 @@ func fieldSuffix(f string) string {
 		return ""
 	}
 	return " " + f
-}
-
-func l2Live(l *status.L2) *doctor.L2Live {
-	out := &doctor.L2Live{Node: l.Node, Fenced: l.Fenced, Why: l.Why, States: map[string]string{}, Interfaces: map[string][]string{}}
-	for _, n := range l.Nodes {
-		out.States[n.Name] = n.State
-		if len(n.Interfaces) > 0 {
-			out.Interfaces[n.Name] = n.Interfaces
-		}
-	}
-	for _, a := range l.Announcements {
-		out.Announcements = append(out.Announcements, doctor.L2Announcement{IP: a.IP, Service: a.Service, Owner: a.Owner, Interfaces: a.Interfaces, Candidates: a.Candidates})
-	}
-	return out
 }
 
 // l2Conflicts asks, on each interface this node answers on, who else has each address it

@@ -9,13 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/heraldlb/herald/internal/announce"
 	"github.com/heraldlb/herald/internal/bgp/gobgp"
+	"github.com/heraldlb/herald/internal/doctor"
 	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/metrics"
+	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/source/file"
 	"github.com/heraldlb/herald/internal/status"
 	"github.com/heraldlb/herald/internal/store"
@@ -66,6 +69,9 @@ type Runner struct {
 	last       *status.Snapshot
 	runCtx     context.Context
 	reconciles uint64
+	// built and results are the last reconcile's, for the findings when sessions change.
+	built   *manifest.Built
+	results []ipam.Result
 }
 
 // New prepares a runner; Run starts it.
@@ -209,6 +215,8 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2", Object: "L2AnnouncementPolicy",
 			Message: "L2 policies need --node: this host answers ARP/NDP as one of the manifests' nodes"})
 	}
+	snap.Findings = r.findings(built, results, snap)
+	r.built, r.results = built, results
 	r.reconciles++
 	snap.Reconciles, snap.ReconcileDuration = r.reconciles, time.Since(start)
 	r.last = snap
@@ -241,9 +249,32 @@ func (r *Runner) refresh(ctx context.Context) {
 	if !r.node.Refresh(ctx, &next) {
 		return
 	}
+	if liveState(&next) != liveState(r.last) {
+		next.Findings = r.findings(r.built, r.results, &next) // a session or L2 owner changed
+	}
 	next.Generated = time.Now()
 	r.last = &next
 	r.holder.Publish(&next)
+}
+
+// liveState summarises what the findings read of the live state: session states and L2 owners.
+func liveState(s *status.Snapshot) string {
+	var b strings.Builder
+	for _, in := range s.BGP {
+		for _, p := range in.Peers {
+			fmt.Fprintf(&b, "%s/%s=%s;", in.Name, p.Address, p.State)
+		}
+	}
+	if s.L2 != nil {
+		fmt.Fprintf(&b, "fenced=%t;", s.L2.Fenced)
+		for _, n := range s.L2.Nodes {
+			fmt.Fprintf(&b, "%s=%s;", n.Name, n.State)
+		}
+		for _, a := range s.L2.Announcements {
+			fmt.Fprintf(&b, "%s@%s;", a.IP, a.Owner)
+		}
+	}
+	return b.String()
 }
 
 // l2Changed is signalled when the L2 owners change; nil (never) without L2.
@@ -279,4 +310,48 @@ func DefaultStateDir() string {
 		return filepath.Join(home, ".local", "state", "herald")
 	}
 	return filepath.Join(os.TempDir(), "herald")
+}
+
+// DoctorProblems turns loader problems into doctor's input.
+func DoctorProblems(ps []manifest.Problem) []doctor.ManifestProblem {
+	out := make([]doctor.ManifestProblem, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, doctor.ManifestProblem{Severity: string(p.Severity), Source: p.Source.String(), Object: p.Object(), Field: p.Field, Message: p.Message})
+	}
+	return out
+}
+
+// DoctorL2 turns a snapshot's L2 view into doctor's input.
+func DoctorL2(l *status.L2) *doctor.L2Live {
+	out := &doctor.L2Live{Node: l.Node, Fenced: l.Fenced, Why: l.Why, States: map[string]string{}, Interfaces: map[string][]string{}}
+	for _, n := range l.Nodes {
+		out.States[n.Name] = n.State
+		if len(n.Interfaces) > 0 {
+			out.Interfaces[n.Name] = n.Interfaces
+		}
+	}
+	for _, a := range l.Announcements {
+		out.Announcements = append(out.Announcements, doctor.L2Announcement{IP: a.IP, Service: a.Service, Owner: a.Owner, Interfaces: a.Interfaces, Candidates: a.Candidates})
+	}
+	return out
+}
+
+// findings runs doctor's checks (without probes) on what this reconcile built, for the page.
+func (r *Runner) findings(b *manifest.Built, results []ipam.Result, snap *status.Snapshot) []status.Finding {
+	c := &b.Cluster
+	allocs := announce.Allocations(results)
+	opts := r.cfg.Announce.Plan
+	in := &doctor.Input{Cluster: c, ManifestProblems: DoctorProblems(b.Problems), Results: results, Pools: r.alloc.Pools(),
+		Plan: plan.Compute(plan.Input{Cluster: c, Allocations: allocs, Options: opts}), PlanOptions: opts, Node: r.cfg.Node, BGP: snap.BGP}
+	if len(c.L2Policies) > 0 {
+		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: c, Allocations: allocs, Options: opts})
+	}
+	if snap.L2 != nil {
+		in.L2 = DoctorL2(snap.L2)
+	}
+	var out []status.Finding
+	for _, f := range doctor.Run(in) {
+		out = append(out, status.Finding{Check: f.Check, Severity: string(f.Severity), Object: f.Object, Field: f.Field, Problem: f.Problem, Fix: f.Fix, Evidence: f.Evidence})
+	}
+	return out
 }

@@ -176,3 +176,23 @@ func TestPageDrawsEveryPlannedNode(t *testing.T) {
 		t.Log(page)
 	}
 }
+
+func TestPageShowsDoctorFindings(t *testing.T) {
+	now := time.Now()
+	s := testSnapshot(now)
+	s.Findings = []Finding{{Check: "bgp-session", Severity: "error", Object: "peer r (192.0.2.2:179)", Problem: "the router refuses <connections>", Fix: "enable BGP", Evidence: "session active"}}
+	var b strings.Builder
+	if err := RenderPage(&b, s, now); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`What herald doctor finds (1)`, `<td class="error">error</td><td>bgp-session · peer r (192.0.2.2:179)</td>`,
+		`the router refuses &lt;connections&gt;`, `<td>enable BGP</td>`, `session active`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `<table id="problems">`) {
+		t.Error("problems shown twice: they are among the findings")
+	}
+}

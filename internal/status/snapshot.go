@@ -29,6 +29,9 @@ type Snapshot struct {
 	// with and what it advertises: the page draws the whole picture from it. Session state is
 	// only known for this node.
 	Topology []TopoNode `json:"topology,omitempty"`
+	// Findings are herald doctor's checks run on this state (without probes): what is wrong,
+	// why, and how to fix it. Manifest problems are among them.
+	Findings []Finding `json:"findings,omitempty"`
 	// Reconciles counts full reconciles since start; ReconcileDuration is the last one's.
 	Reconciles        uint64        `json:"reconciles"`
 	ReconcileDuration time.Duration `json:"reconcileDuration"`
@@ -55,6 +58,17 @@ type Service struct {
 	Satisfied bool     `json:"satisfied"`
 	Reason    string   `json:"reason"`
 	Message   string   `json:"message,omitempty"`
+}
+
+// Finding is one of herald doctor's findings, as the page and herald status show them.
+type Finding struct {
+	Check    string `json:"check"`
+	Severity string `json:"severity"`
+	Object   string `json:"object"`
+	Field    string `json:"field,omitempty"`
+	Problem  string `json:"problem"`
+	Fix      string `json:"fix"`
+	Evidence string `json:"evidence,omitempty"`
 }
 
 // Problem is something wrong with the configuration, as validate reports it.

@@ -104,6 +104,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 		return ""
 	})
 	t.Logf("session shown down %v after bgpd was killed", time.Since(killed).Round(100*time.Millisecond))
+	// And the doctor's finding for it, with a fix.
+	l.WaitFor("the page to show doctor's finding for the down session", 10*time.Second, func() string {
+		if f := js(`(document.querySelector("#findings") || {textContent: ""}).textContent`); !strings.Contains(f, "bgp-session") || !strings.Contains(f, "router") {
+			return "findings: " + f
+		}
+		return ""
+	})
 	if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
 		t.Fatal(err)
 	}
