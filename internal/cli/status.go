@@ -194,7 +194,19 @@ func renderTree(w io.Writer, s *status.Snapshot, now time.Time) {
 			t.add(2, "%s", line)
 		}
 	}
-	if len(s.Problems) > 0 {
+	switch {
+	case len(s.Findings) > 0:
+		// doctor's findings include the manifest problems, with the fix.
+		t.add(1, "doctor: %d findings", len(s.Findings))
+		for _, f := range s.Findings {
+			where := f.Object
+			if f.Field != "" {
+				where += ": " + f.Field
+			}
+			t.add(2, "%s %s: %s: %s", f.Severity, f.Check, where, f.Problem)
+			t.add(3, "fix: %s", f.Fix)
+		}
+	case len(s.Problems) > 0:
 		t.add(1, "problems: %d", len(s.Problems))
 		for _, p := range s.Problems {
 			where := p.Source

@@ -71,3 +71,23 @@ func TestBar(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderTreeFindings(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	s := &status.Snapshot{Mode: "standalone", Node: "node-1",
+		Problems: []status.Problem{{Severity: "error", Source: "x.yaml", Message: "shown as a finding"}},
+		Findings: []status.Finding{{Check: "bgp-session", Severity: "error", Object: "peer r (192.0.2.2:179)", Problem: "the router refuses connections", Fix: "enable BGP"}}}
+	var b strings.Builder
+	renderTree(&b, s, now)
+	want := `herald standalone on node node-1
+├─ pools
+│  └─ none
+├─ services: 0, 0 without an address
+└─ doctor: 1 findings
+   └─ error bgp-session: peer r (192.0.2.2:179): the router refuses connections
+      └─ fix: enable BGP
+`
+	if got := b.String(); got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
