@@ -162,6 +162,34 @@ type Block struct {
 	CIDR netip.Prefix
 }
 
+// Prefixes returns the CIDRs that cover the block exactly (a start/stop range may need
+// several): what a router filter or a local route must name.
+func (b Block) Prefixes() []netip.Prefix {
+	if b.CIDR.IsValid() {
+		return []netip.Prefix{b.CIDR}
+	}
+	var out []netip.Prefix
+	for a := b.From; a.IsValid() && a.Compare(b.To) <= 0; {
+		bits := a.BitLen()
+		// Grow the prefix while it stays aligned and inside the range.
+		for bits > 0 {
+			p, _ := a.Prefix(bits - 1)
+			if p.Addr() != a || RangeOfPrefix(p).To.Compare(b.To) > 0 {
+				break
+			}
+			bits--
+		}
+		p, _ := a.Prefix(bits)
+		out = append(out, p)
+		last := RangeOfPrefix(p).To
+		if last == b.To {
+			break
+		}
+		a = last.Next()
+	}
+	return out
+}
+
 // ParseBlock parses a pool block. Exactly one of cidr or start must be set; stop defaults to
 // start (a single address), as in Cilium.
 func ParseBlock(cidr, start, stop string) (Block, error) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/routercfg"
 )
@@ -80,7 +82,7 @@ func TestGolden(t *testing.T) {
 		{"seed003", []string{filepath.Join(seeds, "003-hybrid-bgp-l2")}, `apiVersion: v1
 kind: Node
 metadata: {name: n1, labels: {public: "true"}}
-status: {addresses: [{type: InternalIP, address: 10.121.0.11}]}
+status: {addresses: [{type: InternalIP, address: 10.121.0.11}, {type: InternalIP, address: 10.122.0.11}]}
 `, routercfg.Options{}},
 		{"secured", nil, secured, routercfg.Options{}},
 	}
@@ -136,5 +138,58 @@ func TestRangesBecomeCoveringPrefixes(t *testing.T) {
 	want := "10.244.1.0/24 198.51.100.0/24 203.0.113.10/31 203.0.113.12/30 203.0.113.16/30 203.0.113.20/32"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("prefixes %v, want %s", got, want)
+	}
+}
+
+// TestNeighbourAddressTowardsEachPeer: a node on two subnets is the router's neighbour by the
+// address on the subnet towards each peer (the kernel's source choice), unless a node
+// override sets the local address.
+func TestNeighbourAddressTowardsEachPeer(t *testing.T) {
+	built := load(t, nil, `apiVersion: herald.io/v1alpha1
+kind: BGPClusterConfig
+metadata: {name: two}
+spec:
+  bgpInstances:
+  - name: a
+    localASN: 65001
+    peers:
+    - {name: left, peerAddress: 192.0.2.1, peerASN: 65000}
+    - {name: right, peerAddress: 198.51.100.1, peerASN: 65000}
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPNodeConfigOverride
+metadata: {name: n2}
+spec:
+  bgpInstances:
+  - name: a
+    peers: [{name: right, localAddress: 203.0.113.7}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.0.2.11}, {type: InternalIP, address: 198.51.100.11}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2}
+status: {addresses: [{type: InternalIP, address: 192.0.2.12}, {type: InternalIP, address: 198.51.100.12}]}
+`)
+	routers, err := routercfg.Build(&built.Cluster, routercfg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range routers {
+		var ns []string
+		for _, g := range r.Groups {
+			for _, n := range g.Nodes {
+				ns = append(ns, n.Name+"="+n.Address.String())
+			}
+		}
+		got[r.Address.String()] = strings.Join(ns, " ")
+	}
+	want := map[string]string{"192.0.2.1": "n1=192.0.2.11 n2=192.0.2.12", "198.51.100.1": "n1=198.51.100.11 n2=203.0.113.7"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("neighbour addresses (-want +got):\n%s", diff)
 	}
 }

@@ -8,6 +8,7 @@ package routercfg
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -108,7 +109,7 @@ func Build(c *model.Cluster, opts Options) ([]Router, error) {
 					}
 				}
 				for _, n := range nodes {
-					if a := nodeAddress(n, p.Address); a.IsValid() {
+					if a := nodeAddress(n, p.Address, localAddress(c.NodeOverrides, n.Name, in.Name, p.Name)); a.IsValid() {
 						g.Nodes = append(g.Nodes, Node{Name: n.Name, Address: a})
 					}
 				}
@@ -123,7 +124,7 @@ func Build(c *model.Cluster, opts Options) ([]Router, error) {
 	for _, r := range routers {
 		for _, pool := range c.Pools {
 			for _, b := range pool.Blocks {
-				r.Prefixes = append(r.Prefixes, coveringPrefixes(b)...)
+				r.Prefixes = append(r.Prefixes, b.Prefixes()...)
 			}
 		}
 		slices.SortFunc(r.Prefixes, func(a, b netip.Prefix) int {
@@ -151,11 +152,53 @@ func groupName(instance string) string {
 	return "k8s-" + s
 }
 
-// nodeAddress is the node's address of the peer's family.
-func nodeAddress(n model.Node, peer netip.Addr) netip.Addr {
+// nodeAddress is the address the node's session to peer comes from, so the router knows
+// the neighbour by it: the node override's local address when there is one, else the node's
+// address of the peer's family nearest the peer (the kernel picks the source on the
+// interface towards the peer: a node on two subnets, as in seed 003, peers from each).
+func nodeAddress(n model.Node, peer, local netip.Addr) netip.Addr {
+	if local.IsValid() {
+		return local
+	}
+	var best netip.Addr
+	bestLen := -1
 	for _, a := range n.Addresses {
-		if a.Is4() == peer.Is4() {
-			return a
+		if a.Is4() != peer.Is4() {
+			continue
+		}
+		if l := commonPrefixLen(a, peer); l > bestLen {
+			best, bestLen = a, l
+		}
+	}
+	return best
+}
+
+// commonPrefixLen is how many leading bits two addresses of one family share.
+func commonPrefixLen(a, b netip.Addr) int {
+	x, y := a.As16(), b.As16()
+	for i := range x {
+		if d := x[i] ^ y[i]; d != 0 {
+			return i*8 + bits.LeadingZeros8(d)
+		}
+	}
+	return 128
+}
+
+// localAddress is the source address a node override sets towards one peer of an instance.
+func localAddress(overrides []model.BGPNodeOverride, node, instance, peer string) netip.Addr {
+	for _, o := range overrides {
+		if o.Node != node {
+			continue
+		}
+		for _, in := range o.Instances {
+			if in.Name != instance {
+				continue
+			}
+			for _, p := range in.Peers {
+				if p.Name == peer {
+					return p.LocalAddress
+				}
+			}
 		}
 	}
 	return netip.Addr{}
@@ -168,34 +211,6 @@ func secretPassword(secrets []model.Secret, name string) string {
 		}
 	}
 	return ""
-}
-
-// coveringPrefixes returns the CIDRs that cover a block exactly (a start/stop range may need
-// several).
-func coveringPrefixes(b model.Block) []netip.Prefix {
-	if b.CIDR.IsValid() {
-		return []netip.Prefix{b.CIDR}
-	}
-	var out []netip.Prefix
-	for a := b.From; a.IsValid() && a.Compare(b.To) <= 0; {
-		bits := a.BitLen()
-		// Grow the prefix while it stays aligned and inside the range.
-		for bits > 0 {
-			p, _ := a.Prefix(bits - 1)
-			if p.Addr() != a || model.RangeOfPrefix(p).To.Compare(b.To) > 0 {
-				break
-			}
-			bits--
-		}
-		p, _ := a.Prefix(bits)
-		out = append(out, p)
-		last := model.RangeOfPrefix(p).To
-		if last == b.To {
-			break
-		}
-		a = last.Next()
-	}
-	return out
 }
 
 // ecmp is how many next hops the router should install per prefix.
