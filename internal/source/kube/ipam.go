@@ -19,6 +19,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -65,8 +66,48 @@ type IPAM struct {
 	// Nodes and EndpointSlices too.
 	BGPStatus bool
 
-	mu    sync.Mutex
-	alloc *ipam.Allocator
+	mu       sync.Mutex
+	alloc    *ipam.Allocator
+	arrivals arrivals
+}
+
+// arrivals numbers Services in the order the watch first delivers them, which is the order
+// they were created in: creationTimestamp has a resolution of one second, and `kubectl apply`
+// creates a whole file within one, so without it two Services asking for one shared address
+// would be ordered by name rather than by who came first (seed 004: web-http and web-https
+// share 10.100.0.50, web-dns-conflict, created last, is refused). Services already present
+// when the operator starts arrive in the API's list order; those with an address keep it by
+// adoption anyway.
+type arrivals struct {
+	mu   sync.Mutex
+	seq  map[types.UID]int
+	next int
+}
+
+func (a *arrivals) note(o client.Object) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seq == nil {
+		a.seq = map[types.UID]int{}
+	}
+	if _, ok := a.seq[o.GetUID()]; !ok {
+		a.next++
+		a.seq[o.GetUID()] = a.next
+	}
+	return true
+}
+
+func (a *arrivals) forget(o client.Object) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.seq, o.GetUID())
+	return true
+}
+
+func (a *arrivals) of(uid types.UID) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq[uid]
 }
 
 // ConditionBGPAnnounced on a Service says which nodes advertise its addresses over BGP, by the
@@ -88,7 +129,12 @@ var enqueueAll = handler.EnqueueRequestsFromMapFunc(func(context.Context, client
 // SetupWithManager registers the controller and its watches.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("ipam").
-		Watches(&corev1.Service{}, enqueueAll).
+		Watches(&corev1.Service{}, enqueueAll, builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(e event.CreateEvent) bool { return r.arrivals.note(e.Object) },
+			DeleteFunc:  func(e event.DeleteEvent) bool { return r.arrivals.forget(e.Object) },
+			UpdateFunc:  func(event.UpdateEvent) bool { return true },
+			GenericFunc: func(event.GenericEvent) bool { return true },
+		})).
 		Watches(&v1alpha1.LoadBalancerIPPool{}, enqueueAll).
 		Watches(&corev1.Namespace{}, enqueueAll)
 	if r.BGPStatus {
@@ -154,6 +200,7 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 		s := &svcList.Items[i]
 		ms, _ := translate.Service(s)
 		ms.NamespaceLabels = nsLabels[ms.Key.Namespace]
+		ms.Seq = r.arrivals.of(s.UID)
 		svcObjs[ms.Key] = s
 		svcs = append(svcs, ms)
 	}
