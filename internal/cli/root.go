@@ -70,7 +70,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(versionCmd(g), validateCmd(g), convertCmd(g), runCmd(g), ipamCmd(g), bgpCmd(g), statusCmd(g), routerConfigCmd(g), doctorCmd(g), migrateCmd(g), operatorCmd(g), agentCmd(g), l2Cmd(g))
+	root.AddCommand(versionCmd(g), validateCmd(g), convertCmd(g), runCmd(g), ipamCmd(g), bgpCmd(g), statusCmd(g), routerConfigCmd(g), doctorCmd(g), migrateCmd(g), operatorCmd(g), agentCmd(g), l2Cmd(g), labCmd(g))
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldlb/herald/internal/lab"
 	"github.com/heraldlb/herald/test/netlab"
 )
 
@@ -79,9 +80,5 @@ func routerConfig(t testing.TB, args ...string) (bgpd, bfdd string) {
 	if err != nil {
 		t.Fatalf("herald router-config: %v\n%s", err, out)
 	}
-	conf := string(out)
-	if i := strings.Index(conf, "\nbfd\n"); i >= 0 {
-		return "frr defaults traditional\nlog stdout\n" + conf[:i+1], conf[i+1:]
-	}
-	return "frr defaults traditional\nlog stdout\n" + conf, ""
+	return lab.SplitFRRConfig(string(out))
 }

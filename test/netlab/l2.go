@@ -5,39 +5,18 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/heraldlb/herald/internal/l2"
+	"github.com/heraldlb/herald/internal/netns"
 )
 
-// InNS runs fn on an OS thread that has entered namespace ns. Sockets fn creates belong to ns
-// and keep working from any goroutine afterwards. The thread is thrown away, never reused.
-func (l *Lab) InNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the goroutine's end retires the thread
-		f, err := os.Open("/var/run/netns/" + l.NS(ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("entering %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+// InNS runs fn on an OS thread that has entered namespace ns (netns.Do).
+func (l *Lab) InNS(ns string, fn func() error) error { return netns.Do(l.NS(ns), fn) }
 
 // MAC returns the Ethernet address of an interface in ns.
 func (l *Lab) MAC(ns, ifname string) string {
@@ -107,11 +86,8 @@ func (l *Lab) Neighbour(ns, ip string) string {
 // processes in the lab reach it without any route out of their namespace.
 func (l *Lab) ForwardTCP(ns, listen, target string) {
 	l.t.Helper()
-	var ln net.Listener
-	if err := l.InNS(ns, func() (err error) {
-		ln, err = net.Listen("tcp", listen)
-		return err
-	}); err != nil {
+	ln, err := netns.Listen(l.NS(ns), "tcp", listen)
+	if err != nil {
 		l.t.Fatalf("forwarding %s in %s: %v", listen, ns, err)
 	}
 	l.t.Cleanup(func() { ln.Close() })

@@ -13,11 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldlb/herald/internal/lab"
+	"github.com/heraldlb/herald/internal/netns"
 )
 
 // Lab is one test network.
@@ -27,10 +28,9 @@ type Lab struct {
 	dir    string
 	nss    []string
 	procs  []*exec.Cmd
-	pids   []pidFile
+	// daemons are processes that fork (FRR), stopped through their PID files.
+	daemons []lab.Proc
 }
-
-type pidFile struct{ path, comm string }
 
 // Require fails the test (never skips) when the lab cannot work here: CI runs as root with
 // FRR installed by hack/test.sh, and a missing piece must be loud.
@@ -39,7 +39,7 @@ func Require(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("network lab tests need root (network namespaces); run hack/test.sh as root")
 	}
-	for _, bin := range []string{"ip", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra", "vtysh"} {
+	for _, bin := range append([]string{"ip"}, lab.FRRBinaries...) {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s is missing: install frr and iproute2 (hack/test.sh does it)", bin)
 		}
@@ -61,11 +61,11 @@ func (l *Lab) NS(name string) string { return l.prefix + "-" + name }
 // Run runs a command, failing the test on error, and returns its output.
 func (l *Lab) Run(args ...string) string {
 	l.t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	out, err := netns.Run(args...)
 	if err != nil {
-		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		l.t.Fatal(err)
 	}
-	return string(out)
+	return out
 }
 
 // Exec runs a command inside a namespace of the lab.
@@ -77,19 +77,18 @@ func (l *Lab) Exec(ns string, args ...string) string {
 // AddNS creates a namespace with loopback up.
 func (l *Lab) AddNS(name string) {
 	l.t.Helper()
-	l.Run("ip", "netns", "add", l.NS(name))
+	if err := netns.Add(l.NS(name)); err != nil {
+		l.t.Fatal(err)
+	}
 	l.nss = append(l.nss, l.NS(name))
-	l.Exec(name, "ip", "link", "set", "lo", "up")
 }
 
 // Bridge creates a bridge in ns with the given addresses (CIDR notation).
 func (l *Lab) Bridge(ns, name string, addrs ...string) {
 	l.t.Helper()
-	l.Exec(ns, "ip", "link", "add", name, "type", "bridge")
-	for _, a := range addrs {
-		l.Exec(ns, "ip", "addr", "add", a, "dev", name)
+	if err := netns.Bridge(l.NS(ns), name, addrs...); err != nil {
+		l.t.Fatal(err)
 	}
-	l.Exec(ns, "ip", "link", "set", name, "up")
 }
 
 // Attach connects ns to the bridge in bridgeNS with a veth; the ns side is named ifname and
@@ -97,21 +96,9 @@ func (l *Lab) Bridge(ns, name string, addrs ...string) {
 func (l *Lab) Attach(ns, ifname, bridgeNS, bridge string, addrs ...string) {
 	l.t.Helper()
 	host := fmt.Sprintf("%s%d", l.prefix, rand.IntN(100000))
-	peer := host + "p"
-	l.Run("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
-	l.Run("ip", "link", "set", host, "netns", l.NS(bridgeNS))
-	l.Run("ip", "link", "set", peer, "netns", l.NS(ns))
-	l.Exec(bridgeNS, "ip", "link", "set", host, "master", bridge)
-	l.Exec(bridgeNS, "ip", "link", "set", host, "up")
-	l.Exec(ns, "ip", "link", "set", peer, "name", ifname)
-	// Test hosts keep exactly the addresses the test gives them: a router's RAs (FRR's zebra
-	// sends them for extended-next-hop neighbours) would add a SLAAC address that the kernel
-	// may then pick as a session's source.
-	l.Exec(ns, "sysctl", "-qw", "net/ipv6/conf/"+ifname+"/accept_ra=0") // slashes: names may hold dots
-	for _, a := range addrs {
-		l.Exec(ns, "ip", "addr", "add", a, "dev", ifname)
+	if err := netns.Attach(l.NS(ns), ifname, l.NS(bridgeNS), bridge, host, addrs...); err != nil {
+		l.t.Fatal(err)
 	}
-	l.Exec(ns, "ip", "link", "set", ifname, "up")
 }
 
 // Start starts a long-running process in ns; its output goes to a log file named after it.
@@ -166,22 +153,11 @@ func (l *Lab) cleanup() {
 	for i := len(l.procs) - 1; i >= 0; i-- {
 		l.Kill(l.procs[i], syscall.SIGKILL)
 	}
-	for _, p := range l.pids {
-		b, err := os.ReadFile(p.path)
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			continue
-		}
-		// Only ever kill what we started: check the command name first.
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == p.comm {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	for _, p := range l.daemons {
+		_ = p.Stop(syscall.SIGKILL, 0) // only ever what we started: Stop checks the command name
 	}
 	for _, ns := range l.nss {
-		_ = exec.Command("ip", "netns", "del", ns).Run()
+		_ = netns.Delete(ns)
 	}
 }
 
