@@ -1,36 +1,23 @@
 #!/usr/bin/env bash
 # Runs every Herald test: formatting and vet, unit tests (with the race detector), the fuzz
-# targets for a few seconds each, and the integration tests (standalone binary end to end, FRR
-# interop in network namespaces). It installs what it needs on a Debian machine that has Go,
-# idempotently, and says what it is doing. A missing dependency fails the run; nothing skips.
+# targets for a few seconds each, the integration tests (standalone binary end to end, FRR
+# interop in network namespaces, cluster mode on a real kube-apiserver, the seeds as scenarios
+# in the lab), and last the README's run command. It installs what it needs on a Debian
+# machine that has Go, idempotently, and says what it is doing. A missing dependency fails the
+# run; nothing skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n== %s\n' "$*"; }
-die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+source hack/lib.sh
 
 command -v go >/dev/null || die "Go is required (https://go.dev/dl); nothing else needs to be installed by hand"
-
-# ensure_apt PKG... installs Debian packages that are missing (needs root, as CI has).
-ensure_apt() {
-  local missing=()
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
-  say "installing ${missing[*]} (apt)"
-  if [ ! -f /tmp/.herald-apt-updated ]; then apt-get update -qq && touch /tmp/.herald-apt-updated; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-export -f ensure_apt say die
 
 # The BGP interop and lab tests run FRR in network namespaces: they need root, frr and iproute2;
 # the status page test drives Debian's headless chromium.
 [ "$(id -u)" -eq 0 ] || die "the interop tests create network namespaces and need root (CI runs as root)"
-ensure_apt frr iproute2 iputils-arping chromium
+require_lab_tools
+ensure_apt chromium
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after installing chromium"
-for f in /usr/lib/frr/bgpd /usr/lib/frr/zebra /usr/lib/frr/bfdd /usr/bin/vtysh; do
-  [ -x "$f" ] || die "$f is missing after installing frr"
-done
 
 # Cluster-mode tests run a real kube-apiserver and etcd, built from Go modules and cached
 # outside the repo (the first build takes minutes; later runs reuse it).
@@ -76,5 +63,15 @@ for target in FuzzParseBlock FuzzParseRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./internal/model/
 done
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/l2/
+
+# The README's run command on this machine, as a newcomer runs it, in a lab of its own (the
+# default one may be in use): up, status, down, and nothing left behind.
+say "the README's run command: hack/lab.sh up, status, down"
+export LAB_DIR="$(mktemp -d)/lab" LAB_NAME=hlci
+./hack/lab.sh up
+./hack/lab.sh status >/dev/null
+./hack/lab.sh down
+left=$(ip netns list | grep -c "^$LAB_NAME-" || true)
+[ "$left" -eq 0 ] || die "hack/lab.sh down left $left namespaces"
 
 say "all tests passed"
