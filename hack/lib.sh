@@ -1,6 +1,9 @@
 # Shared by hack/test.sh and hack/lab.sh: progress lines, failing loudly, and installing
 # Debian packages that are missing (idempotent; apt's index is refreshed once per boot).
 
+# sudo resets PATH (secure_path), which leaves out Go's default /usr/local/go/bin.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then PATH=$PATH:/usr/local/go/bin; fi
+
 say() { printf '\n== %s\n' "$*"; }
 die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 

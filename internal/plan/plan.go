@@ -130,6 +130,20 @@ func Compute(in Input) *Plan {
 		if !c.usedConfigs[cc.Name] && !c.conflicted[cc.Name] {
 			c.problem("BGPClusterConfig", cc.Name, ReasonNoMatchingNode, fmt.Sprintf("nodeSelector %s matches no node", cc.NodeSelector))
 		}
+		// A broken reference is reported whether or not the config owns a node now: it is
+		// wrong in the object, and a config that loses a conflict today may own nodes tomorrow.
+		for _, mi := range cc.Instances {
+			for _, mp := range mi.Peers {
+				if _, ok := c.peerConfigs[mp.PeerConfigRef]; ok {
+					continue
+				}
+				what := "has no peerConfigRef"
+				if mp.PeerConfigRef != "" {
+					what = fmt.Sprintf("refers to BGPPeerConfig %q, which does not exist or is invalid", mp.PeerConfigRef)
+				}
+				c.problem("BGPClusterConfig", cc.Name, ReasonMissingPeerConfig, fmt.Sprintf("instance %s peer %s %s; the session uses defaults and advertises nothing", mi.Name, mp.Name, what))
+			}
+		}
 	}
 	p.Problems = c.problems()
 	return p
@@ -270,12 +284,7 @@ func (c *computer) instance(n *model.Node, cc *model.BGPClusterConfig, mi model.
 			}
 		}
 		pc, ok := c.peerConfigs[mp.PeerConfigRef]
-		if !ok {
-			what := "has no peerConfigRef"
-			if mp.PeerConfigRef != "" {
-				what = fmt.Sprintf("refers to BGPPeerConfig %q, which does not exist or is invalid", mp.PeerConfigRef)
-			}
-			c.problem("BGPClusterConfig", cc.Name, ReasonMissingPeerConfig, fmt.Sprintf("instance %s peer %s %s; the session uses defaults and advertises nothing", mi.Name, mp.Name, what))
+		if !ok { // reported by Compute, once per cluster config
 			in.Peers = append(in.Peers, p)
 			continue
 		}

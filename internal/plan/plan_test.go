@@ -298,7 +298,7 @@ kind: BGPClusterConfig
 metadata: {name: second, creationTimestamp: "2025-01-01T00:00:00Z"}
 spec:
   nodeSelector: {matchLabels: {a: "1"}}
-  bgpInstances: [{name: j, localASN: 65000}]
+  bgpInstances: [{name: j, localASN: 65000, peers: [{name: q, peerAddress: 192.0.2.253, peerASN: 65001, peerConfigRef: {name: gone}}]}]
 ---
 apiVersion: herald.io/v1alpha1
 kind: BGPClusterConfig
@@ -315,7 +315,8 @@ spec:
 	for _, pr := range p.Problems {
 		reasons = append(reasons, pr.Name+":"+pr.Reason)
 	}
-	for _, want := range []string{"second:ConflictingClusterConfig", "first:MissingPeerConfig", "nobody:NoMatchingNode"} {
+	// second owns no node (it lost the conflict), and its broken reference is reported anyway.
+	for _, want := range []string{"second:ConflictingClusterConfig", "first:MissingPeerConfig", "second:MissingPeerConfig", "nobody:NoMatchingNode"} {
 		if !slices.Contains(reasons, want) {
 			t.Errorf("missing %s in %v", want, reasons)
 		}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -79,6 +80,18 @@ func TestEventsOnChangeOnly(t *testing.T) {
 		}
 		return ""
 	})
+	// The condition names the older pool, and nothing else changed: "first" keeps its address.
+	var overlap v1alpha1.LoadBalancerIPPool
+	if err := cl.Get(ctx, client.ObjectKey{Name: "events-overlap"}, &overlap); err != nil {
+		t.Fatal(err)
+	}
+	if c := meta.FindStatusCondition(overlap.Status.Conditions, herald.ConditionPoolConflict); c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "events") {
+		t.Errorf("PoolConflict on the newer pool: %+v", c)
+	}
+	var first corev1.Service
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: "events", Name: "first"}, &first); err != nil || len(first.Status.LoadBalancer.Ingress) != 1 || first.Status.LoadBalancer.Ingress[0].IP != "10.202.0.0" {
+		t.Errorf("the overlap moved first's address: %+v, %v", first.Status.LoadBalancer.Ingress, err)
+	}
 
 	// Restart: the new operator adopts everything and changes nothing, so it says nothing.
 	stop()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,12 +108,17 @@ func TestNodeConfigsSeed004(t *testing.T) {
 		return ""
 	})
 	eventually(t, "Warning events on the newer config", 30*time.Second, func() string {
-		// It selects no node of its own, so its peers are not planned and only the conflict shows.
-		if got := eventsAbout(t, "default", "BGPClusterConfig", "newer"); !slices.Equal(got, []string{"ConflictingClusterConfig"}) {
+		// It selects no node of its own, and its broken peerConfigRef is reported all the same.
+		got := eventsAbout(t, "default", "BGPClusterConfig", "newer")
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"ConflictingClusterConfig", "MissingPeerConfigs"}) {
 			return fmt.Sprintf("%v", got)
 		}
 		return ""
 	})
+	if c := condition(t, "newer", herald.ConditionMissingPeerConfigs); c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, `"nope"`) {
+		t.Errorf("MissingPeerConfigs on the newer config: %+v", c)
+	}
 	if got := eventsAbout(t, "default", "BGPClusterConfig", "leaf-spine-bgp"); len(got) != 0 {
 		t.Errorf("events on the healthy config: %v", got)
 	}
