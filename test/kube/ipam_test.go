@@ -92,16 +92,19 @@ func TestSeed000RequestedIPs(t *testing.T) {
 		}
 		return ""
 	})
-	// The operator's /metrics answers with reconcile outcomes and the API requests it made.
+	// The operator's /metrics answers with the pool's usage, the Services by result, reconcile
+	// outcomes and the API requests it made.
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`controller_runtime_reconcile_total{controller="ipam",result="success"}`, `rest_client_requests_total{code="200"`, "workqueue_depth"} {
+	for _, want := range []string{`controller_runtime_reconcile_total{controller="ipam",result="success"}`, `rest_client_requests_total{code="200"`, "workqueue_depth",
+		"\nherald_ipam_pool_addresses_available{pool=\"lb-pool\"} 243\n", "\nherald_ipam_pool_addresses_used{pool=\"lb-pool\"} 11\n", "\nherald_ipam_pool_addresses_total{pool=\"lb-pool\"} 254\n",
+		"\nherald_ipam_services{reason=\"satisfied\"} ", "\nherald_reconciles_total "} {
 		if !strings.Contains(string(body), want) {
-			t.Errorf("operator /metrics lacks %s", want)
+			t.Errorf("operator /metrics lacks %q", want)
 		}
 	}
 }

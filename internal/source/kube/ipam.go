@@ -34,6 +34,7 @@ import (
 	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
+	"github.com/heraldlb/herald/internal/status"
 	"github.com/heraldlb/herald/internal/translate"
 )
 
@@ -65,10 +66,14 @@ type IPAM struct {
 	// Service (herald.io/BGPAnnounced); it makes the controller watch the BGP configuration,
 	// Nodes and EndpointSlices too.
 	BGPStatus bool
+	// Holder, when set, gets a snapshot of the pools and Services after every reconcile:
+	// the operator's herald_ipam_* metrics read it.
+	Holder *status.Holder
 
-	mu       sync.Mutex
-	alloc    *ipam.Allocator
-	arrivals arrivals
+	mu         sync.Mutex
+	reconciles uint64
+	alloc      *ipam.Allocator
+	arrivals   arrivals
 }
 
 // arrivals numbers Services in the order the watch first delivers them, which is the order
@@ -161,6 +166,7 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	start := time.Now()
 	var svcList corev1.ServiceList
 	if err := r.Client.List(ctx, &svcList); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing Services: %w", err)
@@ -210,6 +216,7 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	// Reconcile adopts every address already in Service status before allocating anything:
 	// after a restart (or a failover to the standby replica) nothing moves.
 	results := r.alloc.Reconcile(pools, svcs)
+	r.publish(results, start)
 	answering, err := r.l2Answering(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -237,6 +244,16 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 		return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// publish hands the allocation to the metrics: what every pool holds, every Service's result.
+func (r *IPAM) publish(results []ipam.Result, start time.Time) {
+	if r.Holder == nil {
+		return
+	}
+	r.reconciles++
+	r.Holder.Publish(&status.Snapshot{Generated: time.Now(), Mode: "operator", Pools: status.PoolsFrom(r.alloc.Pools()),
+		Services: status.ServicesFrom(results), Reconciles: r.reconciles, ReconcileDuration: time.Since(start)})
 }
 
 func (r *IPAM) isL2Lease(o client.Object) bool {

@@ -3,8 +3,11 @@ package kube
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -20,10 +23,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/ipam"
+	"github.com/heraldlb/herald/internal/metrics"
+	"github.com/heraldlb/herald/internal/status"
 )
 
 // OperatorConfig is `herald operator`'s settings.
@@ -43,8 +51,9 @@ type OperatorConfig struct {
 	// Namespace is Herald's namespace: the agents' L2 node Leases, read for the Services'
 	// herald.io/L2Announced condition; empty turns that off.
 	Namespace string
-	// MetricsAddr serves controller-runtime's metrics (reconcile counts, durations and errors,
-	// work queues, API requests by verb and code) at /metrics; empty turns it off.
+	// MetricsAddr serves /metrics: Herald's LB-IPAM series (pool usage, Services by result,
+	// reconciles) and controller-runtime's (reconcile counts, durations and errors, work
+	// queues, API requests by verb and code); empty turns it off.
 	MetricsAddr string
 }
 
@@ -96,7 +105,8 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
 		}},
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr(oc.MetricsAddr)},
+		// Herald serves /metrics itself (below), with its own series next to controller-runtime's.
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          oc.LeaderElectionNamespace != "",
 		LeaderElectionNamespace: oc.LeaderElectionNamespace,
@@ -109,7 +119,9 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator"), LeaseNamespace: oc.Namespace, BGPStatus: true}
+	holder := status.NewHolder()
+	r := &IPAM{Client: mgr.GetClient(), Log: logger.With("controller", "ipam"), Config: oc.IPAM, Events: mgr.GetEventRecorder("herald-operator"),
+		LeaseNamespace: oc.Namespace, BGPStatus: true, Holder: holder}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
@@ -121,7 +133,33 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err := l2.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	return mgr.Start(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Start(gctx) })
+	if oc.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(holder, ctrlmetrics.Registry))
+		g.Go(func() error { return serveHTTP(gctx, oc.MetricsAddr, mux) })
+	}
+	return g.Wait()
+}
+
+// serveHTTP serves h on addr until ctx ends.
+func serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
 }
 
 // leaseLock is the leader Lease with the Pod's name as identity (POD_NAME from the downward
@@ -138,12 +176,4 @@ func leaseLock(cfg *rest.Config, oc OperatorConfig) (resourcelock.Interface, err
 	}
 	return resourcelock.New(resourcelock.LeasesResourceLock, oc.LeaderElectionNamespace, oc.LeaderElectionID,
 		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
-}
-
-// metricsAddr maps "off" (empty) to controller-runtime's "0".
-func metricsAddr(addr string) string {
-	if addr == "" {
-		return "0"
-	}
-	return addr
 }
