@@ -71,7 +71,8 @@ func rendered(t *testing.T, scheme *runtime.Scheme, out string) []client.Object 
 // TestHelmChart: the chart lints, renders with the values a user sets, installs into a real
 // API server (every object validated by it), and its RBAC is least privilege as the API
 // server's own authorizer answers: the agent cannot write Services or read Secrets outside
-// Herald's namespace; the operator reads no Secret at all.
+// Herald's namespace; the operator reads Secrets only there (to say when a peer config's MD5
+// Secret is missing) and writes none.
 func TestHelmChart(t *testing.T) {
 	helm(t, "lint", chart, "--kube-version", "1.36.3")
 	const ns = "herald-helm"
@@ -157,8 +158,12 @@ func TestHelmChart(t *testing.T) {
 		{"herald-agent", "update", "coordination.k8s.io", "leases", "", "kube-node-lease", false},
 		{"herald-operator", "patch", "", "services", "status", "default", true},
 		{"herald-operator", "update", "", "services", "", "default", false},
-		{"herald-operator", "get", "", "secrets", "", ns, false},
+		{"herald-operator", "list", "", "secrets", "", ns, true}, // whether the MD5 Secrets peer configs name exist
 		{"herald-operator", "get", "", "secrets", "", "default", false},
+		{"herald-operator", "list", "", "secrets", "", "", false},
+		{"herald-operator", "update", "", "secrets", "", ns, false},
+		{"herald-operator", "patch", "herald.io", "bgppeerconfigs", "status", "", true},
+		{"herald-operator", "patch", "herald.io", "bgppeerconfigs", "", "", false},
 		{"herald-operator", "create", "herald.io", "bgpnodeconfigs", "", "", true},
 		{"herald-operator", "list", "discovery.k8s.io", "endpointslices", "", "", true},
 		{"herald-operator", "update", "coordination.k8s.io", "leases", "", ns, true},

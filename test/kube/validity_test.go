@@ -109,3 +109,58 @@ spec:
 		t.Errorf("keeper's address changed from %s to %+v", ip, keeper.Status.LoadBalancer.Ingress)
 	}
 }
+
+// TestPeerConfigMissingSecret: a peer config naming an MD5 Secret that Herald's namespace
+// does not hold says so on itself (the agents start none of its sessions meanwhile); once the
+// Secret exists the condition clears, with an event each way. Another peer config is untouched.
+func TestPeerConfigMissingSecret(t *testing.T) {
+	ctx := context.Background()
+	ensureNamespace(t, "herald-system")
+	oc := herald.DefaultOperatorConfig()
+	oc.LeaderElectionNamespace, oc.MetricsAddr, oc.SkipNameValidation = "", "", true
+	startOperator(t, oc)
+	createObjects(t, `apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: md5-missing}
+spec:
+  authSecretRef: md5-router
+---
+apiVersion: herald.io/v1alpha1
+kind: BGPPeerConfig
+metadata: {name: md5-none}
+spec: {}
+`)
+	cond := func(name string) *metav1.Condition {
+		var pc v1alpha1.BGPPeerConfig
+		if err := cl.Get(ctx, client.ObjectKey{Name: name}, &pc); err != nil {
+			return nil
+		}
+		return meta.FindStatusCondition(pc.Status.Conditions, herald.ConditionMissingAuthSecret)
+	}
+	eventually(t, "MissingAuthSecret on md5-missing", 20*time.Second, func() string {
+		if c := cond("md5-missing"); c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "spec.authSecretRef: Secret herald-system/md5-router does not exist") {
+			return condString(c)
+		}
+		return ""
+	})
+	if c := cond("md5-none"); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("a peer config without authSecretRef: %s", condString(c))
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "herald-system", Name: "md5-router"}, StringData: map[string]string{"password": "s3cret"}}
+	if err := cl.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Delete(context.Background(), secret) })
+	eventually(t, "MissingAuthSecret cleared once the Secret exists", 20*time.Second, func() string {
+		if c := cond("md5-missing"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "SecretFound" {
+			return condString(c)
+		}
+		return ""
+	})
+	eventually(t, "an event each way", 20*time.Second, func() string {
+		if got := eventsAbout(t, "default", "BGPPeerConfig", "md5-missing"); !slices.Equal(got, []string{"MissingAuthSecret", "MissingAuthSecretResolved"}) {
+			return strings.Join(got, ",")
+		}
+		return ""
+	})
+}

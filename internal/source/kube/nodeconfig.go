@@ -28,6 +28,10 @@ const (
 	ConditionNoMatchingNode           = "herald.io/NoMatchingNode"
 	ConditionMissingPeerConfigs       = "herald.io/MissingPeerConfigs"
 	ConditionConflictingClusterConfig = "herald.io/ConflictingClusterConfig"
+	// ConditionMissingAuthSecret is on a BGPPeerConfig whose authSecretRef names a Secret that
+	// Herald's namespace does not hold (or that has no "password" key): its sessions are not
+	// started until the Secret appears (fail closed, never an empty password).
+	ConditionMissingAuthSecret = "herald.io/MissingAuthSecret"
 )
 
 // LabelManaged marks objects the operator writes and may delete.
@@ -41,20 +45,26 @@ type NodeConfigs struct {
 	Log    *slog.Logger
 	// Events records condition changes on cluster configs; nil records nothing.
 	Events events.EventRecorder
+	// SecretsNamespace holds the peer configs' MD5 Secrets (Herald's namespace): a peer config
+	// naming one that is not there gets the MissingAuthSecret condition. Empty: not checked.
+	SecretsNamespace string
 
 	invalid invalidEvents
 }
 
 // SetupWithManager registers the controller.
 func (r *NodeConfigs) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("bgp-node-configs").
+	b := ctrl.NewControllerManagedBy(mgr).Named("bgp-node-configs").
 		Watches(&corev1.Node{}, enqueueAll).
 		Watches(&v1alpha1.BGPClusterConfig{}, enqueueAll).
 		Watches(&v1alpha1.BGPPeerConfig{}, enqueueAll).
 		Watches(&v1alpha1.BGPNodeConfigOverride{}, enqueueAll).
 		Watches(&v1alpha1.BGPNodeConfig{}, enqueueAll).
-		Watches(&v1alpha1.BGPAdvertisement{}, enqueueAll).
-		Complete(r)
+		Watches(&v1alpha1.BGPAdvertisement{}, enqueueAll)
+	if r.SecretsNamespace != "" {
+		b = b.Watches(&corev1.Secret{}, enqueueAll) // the cache holds Herald's namespace only
+	}
+	return b.Complete(r)
 }
 
 // Reconcile plans every node and writes the node configs and conditions.
@@ -90,12 +100,21 @@ func (r *NodeConfigs) Reconcile(ctx context.Context, _ reconcile.Request) (recon
 		}
 	}
 	var errs []error
+	secrets, err := r.passwords(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	for i := range pcs.Items {
-		m, ferrs := pcs.Items[i].Model()
+		pc := &pcs.Items[i]
+		m, ferrs := pc.Model()
 		if len(ferrs) == 0 {
 			c.PeerConfigs = append(c.PeerConfigs, m)
 		}
-		if err := writeInvalidSpec(ctx, r.Client, r.Events, &pcs.Items[i], peerConfigConditions, ferrs); err != nil {
+		conds := []metav1.Condition{invalidSpecCondition(pc.Generation, ferrs)}
+		if secrets != nil {
+			conds = append(conds, missingSecretCondition(pc, r.SecretsNamespace, secrets))
+		}
+		if err := writeProblemConditions(ctx, r.Client, r.Events, pc, peerConfigConditions, conds...); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -224,3 +243,39 @@ func clusterConfigConditions(c *v1alpha1.BGPClusterConfig) *[]metav1.Condition {
 }
 
 func peerConfigConditions(c *v1alpha1.BGPPeerConfig) *[]metav1.Condition { return &c.Status.Conditions }
+
+// passwords are the names of the Secrets in Herald's namespace that carry a "password" (nil
+// when SecretsNamespace is not set: not checked).
+func (r *NodeConfigs) passwords(ctx context.Context) (map[string]bool, error) {
+	if r.SecretsNamespace == "" {
+		return nil, nil
+	}
+	var list corev1.SecretList
+	if err := r.Client.List(ctx, &list, client.InNamespace(r.SecretsNamespace)); err != nil {
+		return nil, fmt.Errorf("listing Secrets in %s: %w", r.SecretsNamespace, err)
+	}
+	out := map[string]bool{}
+	for _, s := range list.Items {
+		if len(s.Data["password"]) > 0 || s.StringData["password"] != "" {
+			out[s.Name] = true
+		}
+	}
+	return out, nil
+}
+
+// missingSecretCondition says whether the peer config's MD5 Secret is there: the agents read
+// the same Secret, and start no session of this peer config without it.
+func missingSecretCondition(pc *v1alpha1.BGPPeerConfig, ns string, passwords map[string]bool) metav1.Condition {
+	c := metav1.Condition{Type: ConditionMissingAuthSecret, Status: metav1.ConditionFalse, Reason: "NoSecretNeeded", Message: "no authSecretRef", ObservedGeneration: pc.Generation}
+	if pc.Spec.AuthSecretRef == nil || *pc.Spec.AuthSecretRef == "" {
+		return c
+	}
+	name := *pc.Spec.AuthSecretRef
+	if passwords[name] {
+		c.Reason, c.Message = "SecretFound", fmt.Sprintf("Secret %s/%s holds the MD5 password", ns, name)
+		return c
+	}
+	c.Status, c.Reason = metav1.ConditionTrue, "MissingAuthSecret"
+	c.Message = fmt.Sprintf("spec.authSecretRef: Secret %s/%s does not exist or has no \"password\" key; sessions using this peer config are not started until it does (kubectl -n %s create secret generic %s --from-literal=password=...); other peers are unaffected", ns, name, ns, name)
+	return c
+}

@@ -102,8 +102,11 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		Controller:                          ctrlconfig.Controller{SkipNameValidation: &oc.SkipNameValidation},
 		Scheme:                              scheme,
 		// Leases only from Herald's namespace (the L2 node Leases): nothing else is read.
+		// Leases and Secrets only from Herald's namespace (the L2 node Leases, the MD5 Secrets
+		// the peer configs name): nothing else is read.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
+			&corev1.Secret{}:        {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
 		}},
 		// Herald serves /metrics itself (below), with its own series next to controller-runtime's.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
@@ -125,7 +128,8 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	nc := &NodeConfigs{Client: mgr.GetClient(), Log: logger.With("controller", "bgp-node-configs"), Events: mgr.GetEventRecorder("herald-operator")}
+	nc := &NodeConfigs{Client: mgr.GetClient(), Log: logger.With("controller", "bgp-node-configs"), Events: mgr.GetEventRecorder("herald-operator"),
+		SecretsNamespace: oc.Namespace}
 	if err := nc.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}

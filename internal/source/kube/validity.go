@@ -33,15 +33,25 @@ func invalidSpecCondition(gen int64, errs field.ErrorList) metav1.Condition {
 // when it changed: for objects whose other conditions nobody writes, or which are invalid and
 // so get no others.
 func writeInvalidSpec[T client.Object](ctx context.Context, c client.Client, rec events.EventRecorder, obj T, conds func(T) *[]metav1.Condition, errs field.ErrorList) error {
+	return writeProblemConditions(ctx, c, rec, obj, conds, invalidSpecCondition(obj.GetGeneration(), errs))
+}
+
+// writeProblemConditions sets the given conditions of obj, patching its status only when one
+// changed, with an event for each problem that appeared or went away.
+func writeProblemConditions[T client.Object](ctx context.Context, c client.Client, rec events.EventRecorder, obj T, conds func(T) *[]metav1.Condition, set ...metav1.Condition) error {
 	fresh := obj.DeepCopyObject().(T)
-	meta.SetStatusCondition(conds(fresh), invalidSpecCondition(obj.GetGeneration(), errs))
+	types := make([]string, 0, len(set))
+	for _, cond := range set {
+		meta.SetStatusCondition(conds(fresh), cond)
+		types = append(types, cond.Type)
+	}
 	if equalConditions(*conds(obj), *conds(fresh)) {
 		return nil
 	}
 	if err := c.Status().Patch(ctx, fresh, client.MergeFrom(obj)); err != nil {
-		return fmt.Errorf("%s: InvalidSpec condition: %w", obj.GetName(), err)
+		return fmt.Errorf("%s: conditions %v: %w", obj.GetName(), types, err)
 	}
-	problemEvents(rec, fresh, *conds(obj), *conds(fresh), ConditionInvalidSpec)
+	problemEvents(rec, fresh, *conds(obj), *conds(fresh), types...)
 	return nil
 }
 
