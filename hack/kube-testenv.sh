@@ -24,7 +24,7 @@ MAJOR=1
 MINOR=${staging_minor%%.*}
 
 build_apiserver() {
-  if [ -x "$BIN/kube-apiserver" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "$KUBE_VERSION"; then
+  if [ -x "$BIN/kube-apiserver" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep "$KUBE_VERSION" >/dev/null; then
     return
   fi
   say "building kube-apiserver $KUBE_VERSION (first time only: several minutes, ~2 GB RAM)"
@@ -58,7 +58,7 @@ GO
 }
 
 build_etcd() {
-  if [ -x "$BIN/etcd" ] && "$BIN/etcd" --version 2>/dev/null | grep -q "${ETCD_VERSION#v}"; then
+  if [ -x "$BIN/etcd" ] && "$BIN/etcd" --version 2>/dev/null | grep "${ETCD_VERSION#v}" >/dev/null; then
     return
   fi
   say "building etcd $ETCD_VERSION (first time only: ~1.5 minutes)"
@@ -82,5 +82,5 @@ GO
 build_etcd
 build_apiserver
 "$BIN/kube-apiserver" --version >&2
-"$BIN/etcd" --version | head -1 >&2
+"$BIN/etcd" --version | sed -n 1p >&2
 echo "$BIN"

@@ -38,6 +38,7 @@ status. Only the leader writes; a second replica stands by. The kubeconfig comes
 	cmd.Flags().StringVar(&oc.LeaderElectionNamespace, "leader-election-namespace", oc.LeaderElectionNamespace, "namespace of the leader Lease (empty: no leader election)")
 	cmd.Flags().StringVar(&oc.Namespace, "namespace", oc.Namespace, "Herald's namespace, where the agents keep their L2 node Leases")
 	cmd.Flags().StringVar(&oc.MetricsAddr, "metrics-addr", ":9587", "serve Prometheus metrics on this address (empty: off)")
+	cmd.Flags().StringVar(&oc.StatusAddr, "status-addr", "", "also serve the status page and API of the operator's view (pools, Services without an address) on this address, e.g. 127.0.0.1:9586 (empty: off)")
 	return cmd
 }
 

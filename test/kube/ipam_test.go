@@ -55,8 +55,8 @@ func apply(t *testing.T, files ...string) {
 
 func TestSeed000RequestedIPs(t *testing.T) {
 	apply(t, filepath.Join(seed000, "networking.yaml"), filepath.Join(seed000, "services.yaml"))
-	metricsAddr := freeLoopbackAddr(t)
-	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true, MetricsAddr: metricsAddr})
+	metricsAddr, statusAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	startOperator(t, herald.OperatorConfig{IPAM: herald.DefaultOperatorConfig().IPAM, SkipNameValidation: true, MetricsAddr: metricsAddr, StatusAddr: statusAddr})
 	ctx := context.Background()
 	eventually(t, "11 Services with their requested addresses", 30*time.Second, func() string {
 		var svcs corev1.ServiceList
@@ -106,6 +106,16 @@ func TestSeed000RequestedIPs(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("operator /metrics lacks %q", want)
 		}
+	}
+	// The status page of the operator's view: the pool and its usage.
+	resp, err = http.Get("http://" + statusAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "<td>lb-pool</td>") || !strings.Contains(string(body), "<td>11</td><td>254</td>") {
+		t.Errorf("the operator's status page does not show lb-pool with 11 of 254 used:\n%.2000s", body)
 	}
 }
 

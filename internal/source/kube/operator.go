@@ -55,6 +55,9 @@ type OperatorConfig struct {
 	// reconciles) and controller-runtime's (reconcile counts, durations and errors, work
 	// queues, API requests by verb and code); empty turns it off.
 	MetricsAddr string
+	// StatusAddr, when set, serves the status page, /v1/status and /metrics of the operator's
+	// view (pools and their usage, Services without an address and why) on this address.
+	StatusAddr string
 }
 
 // DefaultOperatorConfig elects a leader through a Lease in herald-system, so a second replica
@@ -143,6 +146,10 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(holder, ctrlmetrics.Registry))
 		g.Go(func() error { return serveHTTP(gctx, oc.MetricsAddr, mux) })
+	}
+	if oc.StatusAddr != "" {
+		srv := &status.Server{Holder: holder, Log: logger, Metrics: metrics.Handler(holder, ctrlmetrics.Registry)}
+		g.Go(func() error { return srv.ServeTCP(gctx, oc.StatusAddr) })
 	}
 	return g.Wait()
 }
