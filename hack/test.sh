@@ -57,6 +57,9 @@ mkdir -p "$artifacts"
 say "unit and integration tests (race detector on; artifacts in $artifacts)"
 go test -race -count=1 -artifacts -outputdir "$artifacts" ./...
 
+say "the container image (hack/image.sh, loaded back and its binary run)"
+(cd hack/image && go vet ./... && go test -count=1 ./...)
+
 fuzztime=${HERALD_FUZZTIME:-10s}
 say "fuzzing the parsers of user input and of frames from the LAN for $fuzztime each"
 for target in FuzzParseBlock FuzzParseRequest; do
