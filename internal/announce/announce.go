@@ -61,7 +61,13 @@ type Node struct {
 	l2Stop  func()
 	// leases, when set, is told the L2 announcer once it exists (cluster mode's node Leases).
 	onL2 func(*l2.Announcer)
+	// failed counts applies the speaker or the L2 announcer refused (herald_reconcile_errors_total).
+	failed uint64
 }
+
+// Failed is how many applies failed since start: the speaker refused the configuration, or
+// the L2 announcer could not start. Each failure is also a problem in that apply's snapshot.
+func (n *Node) Failed() uint64 { return n.failed }
 
 // New returns a node announcer driving speaker (nil: no BGP).
 func New(cfg Config, speaker bgp.Speaker, log *slog.Logger) *Node {
@@ -133,6 +139,7 @@ func (n *Node) applyBGP(ctx context.Context, c *model.Cluster, allocs map[model.
 	if err := n.speaker.Set(ctx, desired); err != nil {
 		n.log.Error("applying BGP configuration", "err", err)
 		n.problem(snap, "error", "bgp", err.Error())
+		n.failed++
 	}
 	n.log.Info("bgp: applied", "duration", time.Since(start).Round(time.Microsecond))
 	snap.BGP, _ = n.speaker.Status(ctx)
@@ -164,6 +171,7 @@ func (n *Node) applyL2(runCtx context.Context, c *model.Cluster, allocs map[mode
 	}
 	if n.l2Err != nil {
 		n.problem(snap, "error", "l2", n.l2Err.Error())
+		n.failed++
 		return
 	}
 	nodes := map[string][]netip.Addr{}

@@ -74,6 +74,7 @@ var (
 	snapshotAge      = desc("status_snapshot_age_seconds", "Seconds since the status snapshot was last published.")
 	reconciles       = desc("reconciles_total", "Full reconciles (configuration read, allocated, planned, applied) since start.")
 	reconcileSeconds = desc("reconcile_duration_seconds", "How long the last full reconcile took.")
+	reconcileErrors  = desc("reconcile_errors_total", "Reconciles whose apply failed: the BGP speaker or the L2 announcer refused it (the reason is among the problems).")
 
 	l2Owned     = desc("l2_owned_addresses", "L2 addresses each node answers for, in this node's view.", "node")
 	l2Unowned   = desc("l2_unowned_addresses", "L2 addresses no healthy eligible node can answer for.")
@@ -85,7 +86,7 @@ var (
 )
 
 var all = []*prometheus.Desc{bgpSessionState, bgpSessionUptime, bgpAdvertised, bgpReceived, bgpBFDState, bgpDraining, poolTotal, poolUsed, poolAvailable,
-	poolConflicting, poolDisabled, services, problems, snapshotAge, reconciles, reconcileSeconds,
+	poolConflicting, poolDisabled, services, problems, snapshotAge, reconciles, reconcileSeconds, reconcileErrors,
 	l2Owned, l2Unowned, l2NodeState, l2Moves, l2Announce, l2Answered, l2Dropped}
 
 var l2States = []string{"self", "fenced", "up", "vouched", "assumed", "lease", "down"}
@@ -154,6 +155,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Reconciles > 0 {
 		ch <- prometheus.MustNewConstMetric(reconciles, prometheus.CounterValue, float64(s.Reconciles))
+		ch <- prometheus.MustNewConstMetric(reconcileErrors, prometheus.CounterValue, float64(s.ReconcileErrors))
 		gauge(reconcileSeconds, s.ReconcileDuration.Seconds())
 	}
 	if s.L2 != nil {

@@ -33,7 +33,7 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	h := status.NewHolder()
 	h.Publish(&status.Snapshot{
-		Generated: now.Add(-2 * time.Second), Reconciles: 7, ReconcileDuration: 1500 * time.Millisecond,
+		Generated: now.Add(-2 * time.Second), Reconciles: 7, ReconcileDuration: 1500 * time.Millisecond, ReconcileErrors: 2,
 		Pools: []status.Pool{
 			{Name: "lan", Total: big.NewInt(254), Used: 11, Available: big.NewInt(243)},
 			{Name: "v6", Total: new(big.Int).Lsh(big.NewInt(1), 64), Available: new(big.Int).Lsh(big.NewInt(1), 64)},
@@ -72,6 +72,7 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 		`herald_bgp_routes_received{family="ipv4/unicast",instance="tor",peer="192.0.2.1"} 3`,
 		`herald_status_snapshot_age_seconds 2`,
 		`herald_reconciles_total 7`,
+		`herald_reconcile_errors_total 2`,
 		`herald_reconcile_duration_seconds 1.5`,
 		`herald_bgp_bfd_state{instance="tor",peer="192.0.2.1",state="up"} 1`,
 		`herald_bgp_bfd_state{instance="tor",peer="192.0.2.1",state="down"} 0`,

@@ -219,6 +219,9 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	r.built, r.results = built, results
 	r.reconciles++
 	snap.Reconciles, snap.ReconcileDuration = r.reconciles, time.Since(start)
+	if r.node != nil {
+		snap.ReconcileErrors = r.node.Failed()
+	}
 	r.last = snap
 	r.holder.Publish(snap)
 	unsatisfied := 0

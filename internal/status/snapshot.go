@@ -35,6 +35,9 @@ type Snapshot struct {
 	// Reconciles counts full reconciles since start; ReconcileDuration is the last one's.
 	Reconciles        uint64        `json:"reconciles"`
 	ReconcileDuration time.Duration `json:"reconcileDuration"`
+	// ReconcileErrors counts reconciles whose apply failed (the speaker or the L2 announcer
+	// refused it); each failure is also among that snapshot's problems.
+	ReconcileErrors uint64 `json:"reconcileErrors"`
 }
 
 // Pool is a pool's counts and state.
