@@ -302,8 +302,11 @@ func (l *Lab) ConfigureRouter(host string) error {
 
 func (l *Lab) startOperator() error {
 	l.sayf("starting herald operator in %s", l.NS(cpHost))
+	// The lab's API server serves only the lab: let the operator write as fast as it can
+	// (the default of 100 requests/s would take minutes over thousands of Services).
 	_, err := l.start("operator", cpHost, l.state.Spec.Herald, "operator", "--kubeconfig", l.Kubeconfig(),
-		"--leader-election-namespace", HeraldNamespace, "--namespace", HeraldNamespace, "--metrics-addr", "127.0.0.1:9587")
+		"--leader-election-namespace", HeraldNamespace, "--namespace", HeraldNamespace, "--metrics-addr", "127.0.0.1:9587",
+		"--status-addr", cpAddr+":9586", "--kube-api-qps", "2000", "--kube-api-burst", "4000")
 	return err
 }
 

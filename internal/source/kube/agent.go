@@ -74,6 +74,7 @@ type agent struct {
 	runCtx context.Context
 
 	mu         sync.Mutex
+	pace       *pacer
 	reconciles uint64
 	last       *status.Snapshot
 	leases     *NodeLeases
@@ -108,7 +109,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 		// Secrets only from Herald's namespace: the agent may read nothing else's.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{ac.Namespace: {}}},
-		}},
+		}, DefaultTransform: cache.TransformStripManagedFields()}, // nobody here reads them; they are a third of a Service
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -118,7 +119,8 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 	sc.Restarting = restarting
 	an := ac.Announce
 	an.Node = ac.Node
-	a := &agent{cfg: ac, client: mgr.GetClient(), log: logger, holder: status.NewHolder(), runCtx: ctx}
+	// Full passes at most a third of a core under a burst of Service events (see pacer).
+	a := &agent{cfg: ac, client: mgr.GetClient(), log: logger, holder: status.NewHolder(), runCtx: ctx, pace: newPacer(50*time.Millisecond, 3)}
 	a.node = announce.New(an, gobgp.New(sc, logger.With("component", "bgp")), logger)
 	defer a.node.Close()
 	// Every goroutine started here ends with actx and is waited for before the node closes.
@@ -181,6 +183,10 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 // Reconcile rebuilds the cluster from the cache and applies it to this node.
 func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
+	if d := a.pace.wait(start); d > 0 {
+		return reconcile.Result{RequeueAfter: d}, nil
+	}
+	defer func() { a.pace.done(start, time.Now()) }()
 	c, results, problems, err := a.cluster(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -191,6 +197,7 @@ func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.R
 	a.mu.Lock()
 	a.reconciles++
 	snap.Reconciles, snap.ReconcileDuration = a.reconciles, time.Since(start)
+	snap.ReconcileErrors = a.node.Failed()
 	a.last = snap
 	a.mu.Unlock()
 	a.holder.Publish(snap)

@@ -29,6 +29,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/heraldlb/herald/api/v1alpha1"
 	"github.com/heraldlb/herald/internal/announce"
 	"github.com/heraldlb/herald/internal/ipam"
@@ -71,6 +73,7 @@ type IPAM struct {
 	Holder *status.Holder
 
 	mu         sync.Mutex
+	pace       *pacer
 	reconciles uint64
 	alloc      *ipam.Allocator
 	arrivals   arrivals
@@ -123,6 +126,9 @@ const ConditionBGPAnnounced = "herald.io/BGPAnnounced"
 // addresses, on which interfaces (True), or that no node does any more (False).
 const ConditionL2Announced = "herald.io/L2Announced"
 
+// statusWriters is how many Service status writes the operator has in flight at once.
+const statusWriters = 16
+
 // allKey is the single work item: whatever changed, everything is reconciled.
 var allKey = reconcile.Request{}
 
@@ -133,6 +139,9 @@ var enqueueAll = handler.EnqueueRequestsFromMapFunc(func(context.Context, client
 
 // SetupWithManager registers the controller and its watches.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
+	// At most a third of a core on full passes under a burst, and an idle operator answers at
+	// once; the floor keeps a burst of small passes from writing status piecemeal.
+	r.pace = newPacer(20*time.Millisecond, 3)
 	b := ctrl.NewControllerManagedBy(mgr).Named("ipam").
 		Watches(&corev1.Service{}, enqueueAll, builder.WithPredicates(predicate.Funcs{
 			CreateFunc:  func(e event.CreateEvent) bool { return r.arrivals.note(e.Object) },
@@ -167,16 +176,23 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
+	if r.pace != nil {
+		if d := r.pace.wait(start); d > 0 {
+			return reconcile.Result{RequeueAfter: d}, nil
+		}
+		defer func() { r.pace.done(start, time.Now()) }()
+	}
 	var svcList corev1.ServiceList
-	if err := r.Client.List(ctx, &svcList); err != nil {
+	// No copies of the cache's objects: every write below works on a DeepCopy.
+	if err := r.Client.List(ctx, &svcList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing Services: %w", err)
 	}
 	var poolList v1alpha1.LoadBalancerIPPoolList
-	if err := r.Client.List(ctx, &poolList); err != nil {
+	if err := r.Client.List(ctx, &poolList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing pools: %w", err)
 	}
 	var nsList corev1.NamespaceList
-	if err := r.Client.List(ctx, &nsList); err != nil {
+	if err := r.Client.List(ctx, &nsList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing namespaces: %w", err)
 	}
 	nsLabels := map[string]map[string]string{}
@@ -225,12 +241,26 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var errs []error
+	// Each Service's status is its own write: after a burst (a thousand Services in one apply)
+	// they go out side by side, not one round trip after another; the client's rate limit
+	// (--kube-api-qps) still bounds the load on the API server.
+	var (
+		errs []error
+		emu  sync.Mutex
+		g    errgroup.Group
+	)
+	g.SetLimit(statusWriters)
 	for _, res := range results {
-		if err := r.writeService(ctx, svcObjs[res.Service], res, answering, advertising); err != nil {
-			errs = append(errs, err)
-		}
+		g.Go(func() error {
+			if err := r.writeService(ctx, svcObjs[res.Service], res, answering, advertising); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	for _, ps := range r.alloc.Pools() {
 		if err := r.writePool(ctx, poolObjs[ps.Name], ps); err != nil {
 			errs = append(errs, err)
