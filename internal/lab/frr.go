@@ -3,10 +3,12 @@ package lab
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +184,46 @@ func (r KernelRoute) NextHops() []string {
 // destination (`ip -j route` names host routes without /32).
 func (f *FRR) KernelRoutes() (map[string]KernelRoute, error) {
 	return KernelRoutes(f.NS, "-4")
+}
+
+// NextHopsOf is the sorted, comma-separated next hops of the kernel's BGP route to dst (as
+// `ip -j route` names it: without /32 for a host route), "" when there is none, or the error.
+func (f *FRR) NextHopsOf(dst string) string {
+	rs, err := f.KernelRoutes()
+	if err != nil {
+		return err.Error()
+	}
+	nh := rs[dst].NextHops()
+	slices.Sort(nh)
+	return strings.Join(nh, ",")
+}
+
+// ReceivedRoutes are the prefixes the router received from a neighbour, sorted (`show bgp
+// ipv4 unicast neighbors ADDR received-routes`; needs soft-reconfiguration inbound, which
+// `herald router-config` sets).
+func (f *FRR) ReceivedRoutes(neighbour string) ([]string, error) {
+	var r struct {
+		Routes map[string]any `json:"receivedRoutes"`
+	}
+	if err := f.VtyshJSON("show bgp ipv4 unicast neighbors "+neighbour+" received-routes json", &r); err != nil {
+		return nil, err
+	}
+	out := slices.Sorted(maps.Keys(r.Routes))
+	return out, nil
+}
+
+// ReceivedFrom says what each neighbour sent, as "ADDR=P1,P2 ADDR2=P3": the one-line form a
+// check compares against what a seed expects.
+func (f *FRR) ReceivedFrom(neighbours ...string) (string, error) {
+	var got []string
+	for _, nb := range neighbours {
+		ps, err := f.ReceivedRoutes(nb)
+		if err != nil {
+			return "", err
+		}
+		got = append(got, nb+"="+strings.Join(ps, ","))
+	}
+	return strings.Join(got, " "), nil
 }
 
 // KernelRoutes lists the BGP routes of one family ("-4", "-6") in namespace ns.

@@ -36,11 +36,8 @@ func (l *Lab) KillNode(name string) error {
 		return err
 	}
 	l.sayf("killing %s: agent and backend SIGKILLed, links down", name)
-	ns := l.NS(name)
-	for _, link := range append(h.Links, Link{Name: mgmtIf}) {
-		if _, err := netns.Exec(ns, "ip", "link", "set", link.Name, "down"); err != nil {
-			return err
-		}
+	if err := l.setLinks(h, "down"); err != nil {
+		return err
 	}
 	for _, proc := range []string{agentName(name), backendName(name)} {
 		if p, ok := l.Proc(proc); ok {
@@ -56,6 +53,16 @@ func (l *Lab) KillNode(name string) error {
 	return nil
 }
 
+// setLinks sets every link of a node, the management one too, up or down.
+func (l *Lab) setLinks(h Host, state string) error {
+	for _, link := range append(h.Links, Link{Name: mgmtIf}) {
+		if _, err := netns.Exec(l.NS(h.Name), "ip", "link", "set", link.Name, state); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReviveNode brings a killed node back: links up, backend and agent started.
 func (l *Lab) ReviveNode(name string) error {
 	h, err := l.node(name)
@@ -63,15 +70,12 @@ func (l *Lab) ReviveNode(name string) error {
 		return err
 	}
 	l.sayf("reviving %s", name)
-	ns := l.NS(name)
-	for _, link := range append(h.Links, Link{Name: mgmtIf}) {
-		if _, err := netns.Exec(ns, "ip", "link", "set", link.Name, "up"); err != nil {
-			return err
-		}
+	if err := l.setLinks(h, "up"); err != nil {
+		return err
 	}
 	// The kernel dropped the default route with the link.
 	if h.Gateway != "" {
-		if _, err := netns.Exec(ns, "ip", "route", "replace", "default", "via", h.Gateway); err != nil {
+		if _, err := netns.Exec(l.NS(name), "ip", "route", "replace", "default", "via", h.Gateway); err != nil {
 			return err
 		}
 	}

@@ -85,17 +85,8 @@ func agentAtScale(b *testing.B, n int) {
 		{Name: "router", Kind: lab.Router, Links: []lab.Link{{Segment: "lan", Name: "eth0", Addrs: []string{"192.0.2.1/24"}}}},
 		{Name: "n1", Kind: lab.Node, Links: []lab.Link{{Segment: "lan", Name: "eth0", Addrs: []string{"192.0.2.11/24"}}}},
 	}
-	spec := lab.Spec{Name: fmt.Sprintf("b%04x", n%0xffff), Dir: filepath.Join(b.TempDir(), "lab"), Hosts: hosts, Manifests: []string{dir},
-		Herald: heraldBin, KubeAssets: kubeAssets, CRDs: filepath.Join(repo, "deploy", "helm", "herald", "crds")}
-	l, err := lab.New(spec, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = l.Down() })
+	l := up(b, newSpec(b, hosts, dir))
 	ctx := context.Background()
-	if err := l.Up(ctx); err != nil {
-		b.Fatal(err)
-	}
 	cfg, err := l.RESTConfig()
 	if err != nil {
 		b.Fatal(err)
@@ -156,19 +147,8 @@ func agentAtScale(b *testing.B, n int) {
 // and max of the client's failures per death (each failure is a request that went to the
 // dead node before the router knew).
 func BenchmarkLabNodeDeath(b *testing.B) {
-	spec := lab.Default()
-	spec.Name, spec.Dir = "bdeath", filepath.Join(b.TempDir(), "lab")
-	spec.Manifests = []string{filepath.Join(repo, "examples", "lab")}
-	spec.Herald, spec.KubeAssets, spec.CRDs = heraldBin, kubeAssets, filepath.Join(repo, "deploy", "helm", "herald", "crds")
-	l, err := lab.New(spec, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = l.Down() })
+	l := up(b, newSpec(b, lab.Default().Hosts, filepath.Join(repo, "examples", "lab")))
 	ctx := context.Background()
-	if err := l.Up(ctx); err != nil {
-		b.Fatal(err)
-	}
 	if r := l.WaitHealthy(ctx, 2*time.Minute); len(r.Failed()) > 0 {
 		b.Fatalf("lab not healthy: %+v", r.Failed())
 	}
@@ -215,7 +195,7 @@ func nodeDeath(b *testing.B, l *lab.Lab, router *lab.FRR, node string, gone []ti
 	if err := l.KillNode(node); err != nil {
 		b.Fatal(err)
 	}
-	for nextHops(router, "10.99.8.201") != want {
+	for router.NextHopsOf("10.99.8.201") != want {
 		if time.Since(start) > 10*time.Second {
 			b.Fatalf("%s's next hop still there after 10 s", node)
 		}

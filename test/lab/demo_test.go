@@ -105,7 +105,7 @@ func TestLabDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "BFD to take stanton-02's next hop away", 5*time.Second, func() string {
-			if nh := nextHops(router, "10.99.8.201"); nh != "10.90.3.101,10.90.3.103" {
+			if nh := router.NextHopsOf("10.99.8.201"); nh != "10.90.3.101,10.90.3.103" {
 				return "next hops " + nh
 			}
 			return ""
@@ -137,7 +137,7 @@ func TestLabDemo(t *testing.T) {
 			if err != nil {
 				return err.Error()
 			}
-			if nh := nextHops(router, "10.99.8.201"); nh != "10.90.3.101,10.90.3.102" || s.Peers["10.90.3.103"].State != "Established" {
+			if nh := router.NextHopsOf("10.99.8.201"); nh != "10.90.3.101,10.90.3.102" || s.Peers["10.90.3.103"].State != "Established" {
 				return "next hops " + nh + ", stanton-03 " + s.Peers["10.90.3.103"].State
 			}
 			return ""
@@ -319,14 +319,4 @@ func (s *nextHopSampler) stop(want int) string {
 		return fmt.Sprintf("%d of %d samples without %d next hops", bad, len(s.seen), want)
 	}
 	return ""
-}
-
-func nextHops(f *lab.FRR, dst string) string {
-	rs, err := f.KernelRoutes()
-	if err != nil {
-		return err.Error()
-	}
-	nh := rs[dst].NextHops()
-	slices.Sort(nh)
-	return strings.Join(nh, ",")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldlb/herald/internal/bgp"
 	"github.com/heraldlb/herald/internal/lab"
 	"github.com/heraldlb/herald/internal/status"
+	"github.com/heraldlb/herald/internal/testutil"
 )
 
 var (
@@ -71,7 +72,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // newSpec fills in what every test lab needs: a unique name (namespaces of concurrent runs
 // never collide), a private directory, and the binaries.
-func newSpec(t *testing.T, hosts []lab.Host, manifests ...string) lab.Spec {
+func newSpec(t testing.TB, hosts []lab.Host, manifests ...string) lab.Spec {
 	return lab.Spec{
 		Name:       fmt.Sprintf("t%04x", rand.IntN(0xffff)),
 		Dir:        filepath.Join(t.TempDir(), "lab"),
@@ -86,7 +87,7 @@ func newSpec(t *testing.T, hosts []lab.Host, manifests ...string) lab.Spec {
 // up builds the lab and takes it down when the test ends. When the test fails, the log gets
 // what a user would have checked and what it showed (the lab's report), and the tail of
 // every process's log.
-func up(t *testing.T, spec lab.Spec) *lab.Lab {
+func up(t testing.TB, spec lab.Spec) *lab.Lab {
 	t.Helper()
 	l, err := lab.New(spec, logWriter{t})
 	if err != nil {
@@ -109,7 +110,7 @@ func up(t *testing.T, spec lab.Spec) *lab.Lab {
 }
 
 // report logs the lab's checks and the end of each process's log.
-func report(t *testing.T, l *lab.Lab) {
+func report(t testing.TB, l *lab.Lab) {
 	var b strings.Builder
 	l.Status(context.Background()).Print(&b, true)
 	t.Logf("what the user would have checked, and what it showed:\n%s", b.String())
@@ -140,20 +141,8 @@ func healthy(t *testing.T, l *lab.Lab, timeout time.Duration) lab.Report {
 	return r
 }
 
-// eventually polls cond every 50 ms until it returns "" and fails with its last answer after
-// timeout (a bound on failure; nothing is measured by it).
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-}
+// eventually is testutil.Eventually, named for these tests.
+var eventually = testutil.Eventually
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
 
