@@ -46,6 +46,12 @@ ECMP across the nodes and one an L2 address. "sudo make lab" builds what it need
 down" removes everything. Needs root, FRR and iproute2.`,
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", dir, "the lab's state directory")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if os.Geteuid() != 0 {
+			return &exitError{ExitFailure, errors.New("the lab's network namespaces are root's: run herald lab as root (sudo)")}
+		}
+		return nil
+	}
 	cmd.AddCommand(labUpCmd(g, &dir), labStatusCmd(g, &dir), labDownCmd(g, &dir), labBackendCmd(g))
 	for _, op := range labNodeOps {
 		cmd.AddCommand(labNodeCmd(g, &dir, op))

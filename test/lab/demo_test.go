@@ -125,6 +125,7 @@ func TestLabDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		healthy(t, l, time.Minute)
+		time.Sleep(2 * time.Second) // past BFD's start-up flap with FRR (LAB-NOTES.md)
 	})
 	t.Run("a drained node's traffic leaves before its session", func(t *testing.T) {
 		p := startProbe(t, l, "10.99.8.201:443")
@@ -183,6 +184,7 @@ func TestLabDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		healthy(t, l, time.Minute)
+		time.Sleep(2 * time.Second) // past BFD's start-up flap with FRR
 	})
 
 	// The lab's own commands, as the hints after `up` suggest them.
