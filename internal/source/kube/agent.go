@@ -109,7 +109,7 @@ func RunAgent(ctx context.Context, cfg *rest.Config, ac AgentConfig, logger *slo
 		// Secrets only from Herald's namespace: the agent may read nothing else's.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{ac.Namespace: {}}},
-		}, DefaultTransform: cache.TransformStripManagedFields()}, // nobody here reads them; they are a third of a Service
+		}, DefaultTransform: slimForCache},
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

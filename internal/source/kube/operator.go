@@ -110,7 +110,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, oc OperatorConfig, logge
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
 			&corev1.Secret{}:        {Namespaces: map[string]cache.Config{cmp.Or(oc.Namespace, "herald-system"): {}}},
-		}, DefaultTransform: cache.TransformStripManagedFields()}, // nobody here reads them; they are a third of a Service
+		}, DefaultTransform: slimForCache},
 		// Herald serves /metrics itself (below), with its own series next to controller-runtime's.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
