@@ -56,16 +56,24 @@ func (l *Lab) Up(ctx context.Context) error {
 		return err
 	}
 	if old, err := Open(spec.Dir, l.out); err == nil {
-		if why := old.broken(); why == "" && old.state.Spec.Name == spec.Name {
+		why := old.broken()
+		if why == "" && old.state.Spec.Name == spec.Name {
 			l.sayf("%s is already up; applying %s again", spec.Name, strings.Join(spec.Manifests, ", "))
 			old.state.Spec.Manifests = spec.Manifests
 			l.state = old.state
-			return l.applyAndServe(ctx, built)
-		} else {
-			l.sayf("found an earlier lab in %s (%s): taking it down first", spec.Dir, why)
-			if err := old.Down(); err != nil {
-				return fmt.Errorf("taking the earlier lab down: %w", err)
+			// Nodes killed on purpose come back: up means the whole lab.
+			for _, h := range l.state.Spec.hosts(Node) {
+				if p, ok := l.Proc(agentName(h.Name)); ok && p.Stopped {
+					if err := l.ReviveNode(h.Name); err != nil {
+						return err
+					}
+				}
 			}
+			return l.applyAndServe(ctx, built)
+		}
+		l.sayf("found an earlier lab in %s (%s): taking it down first", spec.Dir, why)
+		if err := old.Down(); err != nil {
+			return fmt.Errorf("taking the earlier lab down: %w", err)
 		}
 	}
 	if err := os.MkdirAll(l.path("logs"), 0o755); err != nil {

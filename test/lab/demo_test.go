@@ -200,6 +200,10 @@ func TestLabDemo(t *testing.T) {
 	if out, err := herald("lab", "kill", "nosuchnode"); err == nil || !strings.Contains(out, `no node "nosuchnode"`) {
 		t.Errorf("herald lab kill nosuchnode: %v\n%s", err, out)
 	}
+	// Up again means the whole lab: the killed node comes back.
+	if out, err := herald("lab", "up", "--name", name, "--kube-assets", kubeAssets); err != nil || !strings.Contains(out, "reviving stanton-01") || !strings.Contains(out, "7 checks, 0 failed") {
+		t.Errorf("herald lab up after a kill: %v\n%s", err, out)
+	}
 }
 
 // probe is a client connecting to a Service address every 20 ms throughout a subtest.
