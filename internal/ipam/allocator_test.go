@@ -669,3 +669,24 @@ func containsAll(have []netip.Addr, want string) bool {
 	}
 	return true
 }
+
+// A Service that shares an address and then gets an unreadable annotation keeps the address
+// under the terms it joined with: a newcomer is judged against those terms (its port clash is
+// still seen), and the broken one's own edit moves nobody.
+func TestBadAnnotationKeepsSharingTerms(t *testing.T) {
+	pools := []model.Pool{newTestPool(t, "p", []string{"10.0.0.0/24"})}
+	a := New(DefaultConfig())
+	res := a.Reconcile(pools, []model.Service{newSvc("ns/a", key("k"), ports(443)), newSvc("ns/b", key("k"), ports(80))})
+	if addrs(res[0]) != "10.0.0.0" || addrs(res[1]) != "10.0.0.0" {
+		t.Fatalf("not shared: %+v", res)
+	}
+	broken := newSvc("ns/a", key("k"), ports(443), wantIP("${X}"))
+	res = a.Reconcile(pools, []model.Service{broken, newSvc("ns/b", key("k"), ports(80)), newSvc("ns/c", key("k"), ports(443), wantIP("10.0.0.0"))})
+	if res[0].Reason != BadAnnotation || addrs(res[0]) != "10.0.0.0" || addrs(res[1]) != "10.0.0.0" {
+		t.Fatalf("the broken Service or its partner moved: %+v", res)
+	}
+	if res[2].Reason != IncompatibleSharing || !strings.Contains(res[2].Message, "port 443/TCP is already used by ns/a") {
+		t.Fatalf("newcomer clashing on ns/a's port: %+v", res[2])
+	}
+	checkInvariants(t, a)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/heraldlb/herald/internal/model"
@@ -138,4 +139,23 @@ func BenchmarkColdStartAdopt50k(b *testing.B) {
 		New(DefaultConfig()).Reconcile(pools, svcs)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(svcs)), "ns/svc")
+}
+
+// BenchmarkRetained reports the heap the allocator keeps per Service once 100,000 Services
+// hold an address (the Services themselves are the caller's and are not counted).
+func BenchmarkRetained(b *testing.B) {
+	svcs := benchServices(100_000)
+	pools := benchPools(b, "10.0.0.0/8")
+	var ms runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		a := New(DefaultConfig())
+		a.Reconcile(pools, svcs)
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapAlloc-before)/float64(len(svcs)), "B-retained/svc")
+		runtime.KeepAlive(a)
+	}
 }

@@ -100,7 +100,7 @@ func (a *Allocator) Upsert(s *model.Service) Result {
 	fams, partialOK := s.WantedFamilies()
 	var keep, drop []*lease
 	for _, l := range st.leases {
-		if a.revalidate(l, st, fams) {
+		if a.revalidate(l, st, s, fams) {
 			keep = append(keep, l)
 		} else {
 			drop = append(drop, l)
@@ -126,7 +126,7 @@ func (a *Allocator) Upsert(s *model.Service) Result {
 		if have(f) {
 			continue
 		}
-		l, fail := a.acquire(st, f)
+		l, fail := a.acquire(st, s, f)
 		if l == nil {
 			fails = append(fails, fail)
 			continue
@@ -158,7 +158,7 @@ func joinFailures(fs []failure) string {
 }
 
 func (st *svcState) resultWith(ok bool, r Reason, msg string) Result {
-	res := Result{Service: st.svc.Key, Satisfied: ok, Reason: r, Message: msg}
+	res := Result{Service: st.key, Satisfied: ok, Reason: r, Message: msg}
 	if len(st.leases) == 0 {
 		return res
 	}
@@ -177,8 +177,7 @@ func (st *svcState) resultWith(ok bool, r Reason, msg string) Result {
 
 // revalidate reports whether a held lease still fits the Service as it is now. A Service that
 // changed its sharing key keeps an address it holds alone, under the new key.
-func (a *Allocator) revalidate(l *lease, st *svcState, fams []model.Family) bool {
-	s := &st.svc
+func (a *Allocator) revalidate(l *lease, st *svcState, s *model.Service, fams []model.Family) bool {
 	if l.pool == nil || !slices.Contains(fams, model.FamilyOf(l.addr)) {
 		return false
 	}
@@ -226,11 +225,10 @@ func hasFamily(addrs []netip.Addr, f model.Family) bool {
 
 // acquire gets one address of family f: the requested one, a compatible shared one, or the
 // first free address of the first pool that serves the Service.
-func (a *Allocator) acquire(st *svcState, f model.Family) (*lease, failure) {
-	s := &st.svc
+func (a *Allocator) acquire(st *svcState, s *model.Service, f model.Family) (*lease, failure) {
 	for _, addr := range s.Request.IPs {
 		if model.FamilyOf(addr) == f {
-			l, fail := a.acquireRequested(st, addr)
+			l, fail := a.acquireRequested(st, s, addr)
 			fail.requested = true
 			return l, fail
 		}
@@ -244,11 +242,10 @@ func (a *Allocator) acquire(st *svcState, f model.Family) (*lease, failure) {
 			}
 		}
 	}
-	return a.acquireNew(st, f)
+	return a.acquireNew(st, s, f)
 }
 
-func (a *Allocator) acquireRequested(st *svcState, addr netip.Addr) (*lease, failure) {
-	s := &st.svc
+func (a *Allocator) acquireRequested(st *svcState, s *model.Service, addr netip.Addr) (*lease, failure) {
 	// The pool checks come first, also for an address others already hold: joining a shared
 	// address is only right where the Service could have been given it in the first place.
 	b := a.findBlock(addr)
@@ -284,8 +281,7 @@ func (a *Allocator) acquireRequested(st *svcState, addr netip.Addr) (*lease, fai
 	return a.newLease(addr, b, st), failure{}
 }
 
-func (a *Allocator) acquireNew(st *svcState, f model.Family) (*lease, failure) {
-	s := &st.svc
+func (a *Allocator) acquireNew(st *svcState, s *model.Service, f model.Family) (*lease, failure) {
 	var family, serving, enabled int
 	for _, p := range a.pools {
 		if !p.hasFamily(f) {
@@ -332,7 +328,7 @@ func (a *Allocator) acquireNew(st *svcState, f model.Family) (*lease, failure) {
 func ownerNames(l *lease) string {
 	names := make([]string, len(l.owners))
 	for i, o := range l.owners {
-		names[i] = o.svc.Key.String()
+		names[i] = o.key.String()
 	}
 	return strings.Join(names, ", ")
 }
