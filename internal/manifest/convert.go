@@ -87,7 +87,7 @@ func (c *converter) emit(from *Object, kind string, meta *metav1.ObjectMeta, tm 
 	meta.ResourceVersion, meta.UID, meta.ManagedFields, meta.Generation = "", "", nil, 0
 	o := &Object{Source: from.Source, APIVersion: v1alpha1.GroupVersion, Kind: kind, Name: meta.Name, Obj: obj, From: from}
 	if sameShape {
-		o.node = from.node
+		o.text, o.textLine, o.node = from.text, from.textLine, from.node
 	}
 	c.out.Objects = append(c.out.Objects, o)
 }

@@ -109,13 +109,33 @@ type Object struct {
 	// From is the object this one was converted from (nil for objects as written).
 	From *Object
 
+	// text is the document as written: a slice of its file's contents (no copy), from the
+	// document's "---" line to the next one. Only line numbers of problems and the as-written
+	// printing of convert need the parsed tree, so they parse text again when they need it:
+	// keeping every document's tree cost ~3 KB per Service, most of the loader's peak at
+	// 100,000 Services. textLine is the file line text starts on.
+	text     []byte
+	textLine int
+	// node is the parsed tree for an object that has no text of its own (an item of a List).
 	node *yaml.Node
 }
 
-// Compact drops the parsed YAML tree, which only line numbers of problems and the
-// as-written printing of convert need. Long-lived holders (standalone mode keeps every object
-// for its last-good fallback) call it after Build: the tree is most of an object's memory.
-func (o *Object) Compact() { o.node = nil }
+// tree returns the object's parsed document and what to add to its lines to get file lines;
+// nil when there is none (converted objects).
+func (o *Object) tree() (*yaml.Node, int) {
+	if o.node != nil || o.text == nil {
+		return o.node, 0
+	}
+	var n yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(o.text)).Decode(&n); err != nil || len(n.Content) == 0 {
+		return nil, 0
+	}
+	root, offset := n.Content[0], o.textLine-1
+	if root.Line+offset != o.Source.Line {
+		return nil, 0 // the slice did not parse as the same document: no lines rather than wrong ones
+	}
+	return root, offset
+}
 
 // ID identifies an object for duplicate detection and last-good tracking.
 func (o *Object) ID() string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
@@ -138,9 +158,9 @@ func (s *Set) add(src Source, sev Severity, o *Object, fieldPath, msg string) {
 		if p.Source.File == "" {
 			p.Source = o.Source
 		}
-		if fieldPath != "" && o.node != nil {
-			if l := lineOf(o.node, fieldPath); l > 0 {
-				p.Source.Line = l
+		if fieldPath != "" {
+			if root, offset := o.tree(); root != nil {
+				p.Source.Line = lineOf(root, fieldPath) + offset
 			}
 		}
 	}
@@ -214,6 +234,7 @@ func LoadFiles(paths ...string) (*Set, error) {
 // Decode reads every document of one file.
 func Decode(file string, data []byte) *Set {
 	set := &Set{}
+	docs := splitDocs(data)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for doc := 1; ; doc++ {
 		var n yaml.Node
@@ -232,25 +253,67 @@ func Decode(file string, data []byte) *Set {
 		}
 		root := n.Content[0]
 		src.Line = root.Line
-		set.decodeDoc(src, root)
+		if o := set.decodeDoc(src, root); o != nil {
+			o.text, o.textLine = docs.containing(root.Line)
+		}
 	}
 	return set
 }
 
-func (s *Set) decodeDoc(src Source, root *yaml.Node) {
+// docSpans are a file's documents as text: where each "---" line starts (in bytes and lines).
+// A "---" at the start of a line always starts a document in YAML, even inside a scalar, so
+// this needs no parser.
+type docSpans struct {
+	data  []byte
+	start []int // byte offsets; start[0] = 0
+	line  []int // the line each starts on
+}
+
+func splitDocs(data []byte) docSpans {
+	d := docSpans{data: data, start: []int{0}, line: []int{1}}
+	line := 1
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\n' {
+			continue
+		}
+		line++
+		rest := data[i+1:]
+		if bytes.HasPrefix(rest, []byte("---")) && (len(rest) == 3 || rest[3] == ' ' || rest[3] == '\t' || rest[3] == '\n' || rest[3] == '\r') {
+			d.start = append(d.start, i+1)
+			d.line = append(d.line, line)
+		}
+	}
+	return d
+}
+
+// containing returns the document text holding a line, and the line it starts on.
+func (d docSpans) containing(line int) ([]byte, int) {
+	i, found := slices.BinarySearch(d.line, line)
+	if !found {
+		i--
+	}
+	end := len(d.data)
+	if i+1 < len(d.start) {
+		end = d.start[i+1]
+	}
+	return d.data[d.start[i]:end:end], d.line[i]
+}
+
+// decodeDoc adds the document's object, which it also returns (nil when it added none).
+func (s *Set) decodeDoc(src Source, root *yaml.Node) *Object {
 	if root.Kind != yaml.MappingNode {
 		s.add(src, Error, nil, "", "a document must be a mapping with apiVersion and kind")
-		return
+		return nil
 	}
 	var v any
 	if err := root.Decode(&v); err != nil {
 		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
-		return
+		return nil
 	}
 	raw, err := json.Marshal(jsonable(v))
 	if err != nil {
 		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
-		return
+		return nil
 	}
 	var head struct {
 		APIVersion string `json:"apiVersion"`
@@ -263,19 +326,19 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) {
 	}
 	_ = json.Unmarshal(raw, &head)
 	o := &Object{Source: src, APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
-		Namespace: head.Metadata.Namespace, node: root}
+		Namespace: head.Metadata.Namespace}
 	switch {
 	case head.APIVersion == "" || head.Kind == "":
 		s.add(src, Error, nil, "", "document has no apiVersion or kind")
-		return
+		return nil
 	case head.Kind == "List" || strings.HasSuffix(head.Kind, "List") && head.Items != nil:
 		s.decodeList(src, root)
-		return
+		return nil
 	}
 	k, ok := kinds[gvk{head.APIVersion, head.Kind}]
 	if !ok {
 		s.add(src, Warning, o, "", fmt.Sprintf("%s %s is not a kind Herald reads; ignored", head.APIVersion, head.Kind)+kindHint(head.APIVersion, head.Kind))
-		return
+		return nil
 	}
 	obj := k.new()
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -289,19 +352,20 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) {
 			obj = k.new()
 			if err := json.Unmarshal(raw, obj); err != nil {
 				s.add(src, Error, o, "", jsonError(err))
-				return
+				return nil
 			}
 		} else {
 			s.add(src, Error, o, "", jsonError(err))
-			return
+			return nil
 		}
 	}
 	if o.Name == "" {
 		s.add(src, Error, o, "metadata.name", "every object needs a name")
-		return
+		return nil
 	}
 	o.Obj = obj
 	s.Objects = append(s.Objects, o)
+	return o
 }
 
 func (s *Set) decodeList(src Source, root *yaml.Node) {
@@ -312,7 +376,9 @@ func (s *Set) decodeList(src Source, root *yaml.Node) {
 		for _, item := range root.Content[i+1].Content {
 			isrc := src
 			isrc.Line = item.Line
-			s.decodeDoc(isrc, item)
+			if o := s.decodeDoc(isrc, item); o != nil {
+				o.node = item
+			}
 		}
 	}
 }

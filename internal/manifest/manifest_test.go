@@ -360,3 +360,48 @@ func TestConvertRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Field lines come from parsing a document's own text again (documents keep no tree), so they
+// must hold for every way a document can start: after comments, on the "---" line itself, as
+// the file's first document without a marker, and as an item of a List.
+func TestFieldLinesInEveryDocumentForm(t *testing.T) {
+	text := `# a pool without a leading marker
+apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: first}
+spec:
+  blocks: [{cidr: 10.0.0.1/24}]
+---
+# a comment, then a blank line
+
+apiVersion: herald.io/v1alpha1
+kind: LoadBalancerIPPool
+metadata: {name: commented}
+spec:
+  blocks:
+    - cidr: 10.0.1.1/24
+--- {apiVersion: herald.io/v1alpha1, kind: LoadBalancerIPPool, metadata: {name: inline},
+  spec: {blocks: [{cidr: 10.0.2.1/24}]}}
+---
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: herald.io/v1alpha1
+    kind: LoadBalancerIPPool
+    metadata: {name: listed}
+    spec:
+      blocks:
+        - cidr: 10.0.3.1/24
+`
+	b := loadText(t, "lines.yaml", text)
+	want := map[string]int{"LoadBalancerIPPool first": 6, "LoadBalancerIPPool commented": 15, "LoadBalancerIPPool inline": 17, "LoadBalancerIPPool listed": 27}
+	errs := errorsOf(b.Problems)
+	for _, p := range errs {
+		if line, ok := want[p.Object()]; !ok || p.Source.Line != line || p.Field != "spec.blocks[0]" {
+			t.Errorf("%s %s at line %d, want spec.blocks[0] at line %d", p.Object(), p.Field, p.Source.Line, line)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("want one error per pool, got:\n%s", join(errs))
+	}
+}

@@ -22,11 +22,12 @@ func Print(w io.Writer, objs []*Object) error {
 		}
 		var out []byte
 		var err error
-		if o.From == nil && o.node != nil {
+		root, _ := o.tree()
+		if o.From == nil && root != nil {
 			var buf bytes.Buffer
 			enc := yaml.NewEncoder(&buf)
 			enc.SetIndent(2)
-			if err = enc.Encode(o.node); err == nil {
+			if err = enc.Encode(root); err == nil {
 				err = enc.Close()
 			}
 			out = buf.Bytes()
