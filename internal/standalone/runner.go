@@ -17,6 +17,7 @@ import (
 	"github.com/heraldlb/herald/internal/doctor"
 	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/manifest"
+	"github.com/heraldlb/herald/internal/memory"
 	"github.com/heraldlb/herald/internal/metrics"
 	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/source/file"
@@ -230,6 +231,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 			unsatisfied++
 		}
 	}
+	memory.AfterWork()
 	r.log.Info("reconciled", "services", len(results), "unsatisfied", unsatisfied, "pools", len(c.Pools),
 		"problems", len(built.Problems), "records_written", n, "duration", time.Since(start).Round(time.Microsecond))
 	return nil

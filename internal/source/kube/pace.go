@@ -3,6 +3,8 @@ package kube
 import (
 	"sync"
 	"time"
+
+	"github.com/heraldlb/herald/internal/memory"
 )
 
 // pacer spaces the full reconciles of one controller. Every pass reads and recomputes
@@ -39,9 +41,11 @@ func (p *pacer) wait(now time.Time) time.Duration {
 	return 0
 }
 
-// done records a pass that started at start and ended at end.
+// done records a pass that started at start and ended at end. A burst of passes leaves
+// garbage of the size of the cluster behind; once they stop the process hands it back.
 func (p *pacer) done(start, end time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.last, p.took = start, end.Sub(start)
+	p.mu.Unlock()
+	memory.AfterWork()
 }
