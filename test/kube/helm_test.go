@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,13 +106,21 @@ func TestHelmChart(t *testing.T) {
 	if !ds.Spec.Template.Spec.HostNetwork || len(caps.Add) != 2 || caps.Add[0] != "NET_ADMIN" || caps.Add[1] != "NET_RAW" || len(caps.Drop) != 1 || caps.Drop[0] != "ALL" {
 		t.Errorf("agent: hostNetwork %v, capabilities %+v; want hostNetwork and exactly NET_ADMIN + NET_RAW", ds.Spec.Template.Spec.HostNetwork, caps)
 	}
-	if agent.Image != "ghcr.io/heraldlb/herald:v9.9.9" || !slicesContain(agent.Args, "--log-level=debug") || ds.Spec.Template.Spec.NodeSelector["herald-test/role"] != "edge" ||
+	if agent.Image != "ghcr.io/heraldlb/herald:v9.9.9" || !slices.Contains(agent.Args, "--log-level=debug") || ds.Spec.Template.Spec.NodeSelector["herald-test/role"] != "edge" ||
 		len(ds.Spec.Template.Spec.Tolerations) != 1 || ds.Spec.Template.Spec.Tolerations[0].Key != "dedicated" {
 		t.Errorf("agent does not follow the values: image %s args %v nodeSelector %v tolerations %v", agent.Image, agent.Args, ds.Spec.Template.Spec.NodeSelector, ds.Spec.Template.Spec.Tolerations)
 	}
 	op := dep.Spec.Template.Spec.Containers[0]
-	if !slicesContain(op.Args, "--metrics-addr=:9999") || op.Ports[0].ContainerPort != 9999 || !slicesContain(op.Args, "--leader-election-namespace="+ns) {
+	if !slices.Contains(op.Args, "--metrics-addr=:9999") || op.Ports[0].ContainerPort != 9999 || !slices.Contains(op.Args, "--leader-election-namespace="+ns) {
 		t.Errorf("operator does not follow the values: args %v ports %v", op.Args, op.Ports)
+	}
+
+	for name, c := range map[string]corev1.Container{"agent": agent, "operator": op} {
+		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+		}) {
+			t.Errorf("%s: GOMEMLIMIT does not follow the container's memory limit: env %+v", name, c.Env)
+		}
 	}
 
 	// Install: the API server validates every object.
@@ -175,11 +184,3 @@ func TestHelmChart(t *testing.T) {
 	}
 }
 
-func slicesContain(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
