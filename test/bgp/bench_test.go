@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,11 @@ func BenchmarkAdvertiseWithdraw(b *testing.B) {
 				benchFRR(b, n)
 			}
 		})
+		b.Run(fmt.Sprintf("bare-gobgp/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				benchBareGoBGP(b, n)
+			}
+		})
 	}
 }
 
@@ -163,6 +169,28 @@ func benchFRR(b *testing.B, n int) {
 	if err := speaker.VtyshFile(del); err != nil {
 		b.Fatal(err)
 	}
+	bgpT, kernelT = bl.until(b, start, 0)
+	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+}
+
+// benchBareGoBGP is GoBGP v4 as a bare library (test/bgp/baregobgp): one AddPath of the n
+// paths, one DeletePath of all, no policy and nothing of Herald. Against it, the Herald rows
+// show what Herald itself costs on top of the library it embeds.
+func benchBareGoBGP(b *testing.B, n int) {
+	bl := newBenchLab(b)
+	bin := netlab.Binary(b, "./test/bgp/baregobgp")
+	cmd := bl.l.Start("n1", "baregobgp", bin, "-router-id", "192.0.2.11", "-peer", "192.0.2.1", "-n", fmt.Sprint(n))
+	bl.until(b, time.Now(), 0)
+	start := time.Now()
+	bl.l.Signal(cmd, syscall.SIGUSR1)
+	bgpT, kernelT := bl.until(b, start, n)
+	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
+	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	b.ReportMetric(kernelT.Seconds(), "s-speaker-to-kernel") // it has the paths when signalled
+	b.ReportMetric(float64(netlab.RSS(cmd.Process.Pid))/(1<<20), "MB-rss")
+	start = time.Now()
+	bl.l.Signal(cmd, syscall.SIGUSR2)
 	bgpT, kernelT = bl.until(b, start, 0)
 	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
 	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")

@@ -15,34 +15,39 @@ import (
 	"github.com/heraldlb/herald/internal/status"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// built caches Binary's builds by package, for the test process.
+var built sync.Map // package -> func() (string, error)
 
-// HeraldBinary builds cmd/herald once per test process and returns its path.
-func HeraldBinary(t testing.TB) string {
+// Binary builds a main package of this module (./cmd/herald) once per test process and
+// returns the binary's path.
+func Binary(t testing.TB, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	once, _ := built.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
 		_, here, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(here), "..", "..")
 		dir, err := os.MkdirTemp("", "herald-bin")
 		if err != nil {
-			buildErr = err
-			return
+			return "", err
 		}
-		binPath = filepath.Join(dir, "herald")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/herald")
+		bin := filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building herald: %v\n%s", err, out)
+			return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		return bin, nil
+	}))
+	bin, err := once.(func() (string, error))()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
+}
+
+// HeraldBinary builds cmd/herald once per test process and returns its path.
+func HeraldBinary(t testing.TB) string {
+	t.Helper()
+	return Binary(t, "./cmd/herald")
 }
 
 // Herald is a herald process running in a namespace of the lab.
