@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -166,10 +167,18 @@ type instance struct {
 	errMu       sync.Mutex
 	lastErr     map[netip.Addr]string
 	cancelWatch context.CancelFunc
+
+	// peerList is GoBGP's last ListPeer answer, reused while it is fresh (see listPeers).
+	peerList     []*api.Peer
+	peerListAt   time.Time
+	peerListTook time.Duration
+	// peersChanged is set by GoBGP's peer events and by apply: the cached list is stale.
+	peersChanged atomic.Bool
 }
 
 // onPeerEvent records why a session went down, for status and doctor.
 func (in *instance) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	in.peersChanged.Store(true)
 	st := ev.Peer.State
 	switch {
 	case ev.Type != apiutil.PEER_EVENT_STATE, st.DisconnectReason == api.PeerState_DISCONNECT_REASON_UNSPECIFIED,
@@ -203,6 +212,7 @@ func (in *instance) stop(ctx context.Context, graceful bool) {
 // apply brings peers, policies and paths to d, in the order that never advertises a prefix
 // to a peer that should not get it: peers, then policy (prefix sets), then paths.
 func (in *instance) apply(ctx context.Context, d bgp.Instance) error {
+	in.peersChanged.Store(true) // counters and peers may change
 	structural, err := in.applyPeers(ctx, d)
 	if err != nil {
 		return err

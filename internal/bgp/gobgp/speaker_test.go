@@ -281,3 +281,62 @@ func TestPeerASNAny(t *testing.T) {
 		t.Fatalf("status reports peer AS %v (%v), want the learned 64999", st, err)
 	}
 }
+
+// TestStatusReusesPeerListUntilSomethingChanges: the peer list (whose counters walk every
+// route) is asked for again only when it is old for its cost, when a session changed, or
+// after an apply; a session going down shows at once even while the list is fresh.
+func TestStatusReusesPeerListUntilSomethingChanges(t *testing.T) {
+	r := newReceiver(t, "127.0.0.2", 65000, map[string]uint32{"127.0.0.1": 65010})
+	sp := New(DefaultConfig(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { _ = sp.Stop(context.Background(), false) })
+	ctx := context.Background()
+	d := []bgp.Instance{{Name: "i", ASN: 65010, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []bgp.Peer{peer("r", r, 65000, route("10.0.0.1/32", nil))}}}
+	if err := sp.Set(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (bgp.SessionState, uint64) {
+		st, err := sp.Status(ctx)
+		if err != nil || len(st) != 1 || len(st[0].Peers) != 1 {
+			t.Fatalf("status: %+v %v", st, err)
+		}
+		p := st[0].Peers[0]
+		return p.State, p.Families[0].Advertised
+	}
+	waitFor(t, "an established session advertising one route", func() string {
+		if s, n := state(); s != bgp.StateEstablished || n != 1 {
+			return fmt.Sprintf("%s, %d advertised", s, n)
+		}
+		return ""
+	})
+	in := sp.instances["i"]
+	sp.mu.Lock()
+	in.peerListTook = time.Hour // as if listing were very expensive: reuse it
+	sp.mu.Unlock()
+	at := in.peerListAt
+	state()
+	state()
+	if !in.peerListAt.Equal(at) {
+		t.Fatal("the peer list was asked for again with nothing changed")
+	}
+
+	// An apply asks again: the new route is counted at once.
+	d[0].Peers[0].Routes = append(d[0].Peers[0].Routes, route("10.0.0.2/32", nil))
+	if err := sp.Set(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := state(); n != 2 {
+		t.Fatalf("after an apply: %d advertised, want 2", n)
+	}
+
+	// A session change asks again.
+	sp.mu.Lock()
+	in.peerListTook = time.Hour
+	sp.mu.Unlock()
+	r.srv.Stop()
+	waitFor(t, "the session down in the status", func() string {
+		if s, _ := state(); s == bgp.StateEstablished {
+			return "still established"
+		}
+		return ""
+	})
+}

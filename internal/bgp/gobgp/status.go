@@ -44,21 +44,48 @@ func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 		for _, p := range in.peers {
 			byAddr[p.Address.String()] = p
 		}
-		err := in.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) {
+		peers, err := in.listPeers(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing peers of %s: %w", in.desired.Name, err)
+		}
+		for _, ap := range peers {
 			ps := peerStatus(ap, byAddr[ap.GetConf().GetNeighborAddress()])
 			if a, err := netip.ParseAddr(ps.Address); err == nil && ps.State != bgp.StateEstablished {
 				ps.LastError = in.lastError(a)
 			}
 			is.Peers = append(is.Peers, ps)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("listing peers of %s: %w", in.desired.Name, err)
 		}
 		slices.SortFunc(is.Peers, func(a, b bgp.PeerStatus) int { return strings.Compare(a.Name, b.Name) })
 		out = append(out, is)
 	}
 	slices.SortFunc(out, func(a, b bgp.InstanceStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// listCostFactor bounds the CPU the status takes: a ListPeer answer that took d is reused for
+// listCostFactor × d unless a session changed or routes were applied since.
+const listCostFactor = 20
+
+// listPeers returns GoBGP's view of the peers. Its advertised and received counts walk every
+// route GoBGP holds, in GoBGP's single management goroutine: about 0.3 s at 100,000 routes,
+// while the status refreshes every poll (200 ms), so asking every time kept a core busy on an
+// idle node and held up route changes queued behind it. A session change (GoBGP's peer
+// events) or an apply makes the next call ask again at once; otherwise counts may be up to
+// listCostFactor × the call's own duration old (nothing at small scale, seconds at 100k).
+func (in *instance) listPeers(ctx context.Context) ([]*api.Peer, error) {
+	if !in.peersChanged.Load() && in.peerList != nil && time.Since(in.peerListAt) < listCostFactor*in.peerListTook {
+		return in.peerList, nil
+	}
+	in.peersChanged.Store(false) // before asking: an event during the call marks this answer stale
+	start := time.Now()
+	var peers []*api.Peer
+	err := in.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) { peers = append(peers, ap) })
+	if err != nil {
+		in.peersChanged.Store(true)
+		return nil, err
+	}
+	in.peerList, in.peerListAt, in.peerListTook = peers, time.Now(), time.Since(start)
+	return peers, nil
 }
 
 func peerStatus(ap *api.Peer, p bgp.Peer) bgp.PeerStatus {
