@@ -37,30 +37,59 @@ func Trim() bool {
 }
 
 // Settle trims once work has been quiet for a moment: each Done (the end of a pass) pushes
-// the trim back, so a burst of passes is trimmed once, after the last one and after what it
-// set off elsewhere (BGP UPDATEs being sent) has finished too. The zero value is not usable;
-// Stop it with its owner.
+// the trim back, so a burst of passes is trimmed once, after the last one. Quiet also means
+// the process has stopped allocating: what a pass set off elsewhere (GoBGP sending 100,000
+// routes for seconds after the pass handed them over) must finish first, or the trim's full
+// collection competes with it and the pages come straight back. The zero value is not
+// usable; Stop it with its owner.
 type Settle struct {
 	after time.Duration
 	mu    sync.Mutex
 	timer *time.Timer
 	done  bool
+	// allocs is the process's allocation total when the timer was last armed.
+	allocs uint64
+	// total and trim are allocated and Trim; tests replace them.
+	total func() uint64
+	trim  func() bool
 }
 
+// quietAllocs is how much a quiet process may allocate per Settle period.
+const quietAllocs = 16 << 20
+
 // NewSettle trims after quiet of d.
-func NewSettle(d time.Duration) *Settle { return &Settle{after: d} }
+func NewSettle(d time.Duration) *Settle { return &Settle{after: d, total: allocated, trim: Trim} }
 
 // Done marks the end of a pass.
 func (s *Settle) Done() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.done:
-	case s.timer == nil:
-		s.timer = time.AfterFunc(s.after, func() { Trim() })
-	default:
+	s.arm()
+}
+
+func (s *Settle) arm() {
+	if s.done {
+		return
+	}
+	s.allocs = s.total()
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.after, s.fire)
+	} else {
 		s.timer.Reset(s.after)
 	}
+}
+
+func (s *Settle) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	if s.total()-s.allocs > quietAllocs {
+		s.arm() // still busy: look again later
+		return
+	}
+	s.trim()
 }
 
 // Stop cancels a pending trim; later Done calls do nothing.
@@ -71,6 +100,13 @@ func (s *Settle) Stop() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+}
+
+// allocated is the total the process has ever allocated on the heap, in bytes.
+func allocated() uint64 {
+	m := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
 
 // process is the one Settle of the process: there is one heap, so every loop that does

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -29,37 +30,69 @@ func TestTrimReturnsABurst(t *testing.T) {
 	}
 }
 
+// fakeProcess stands in for the runtime in Settle's tests: how much it has allocated, and
+// when it was trimmed.
+type fakeProcess struct {
+	mu      sync.Mutex
+	allocs  uint64
+	trimmed []time.Time
+}
+
+func (f *fakeProcess) settle(d time.Duration) *Settle {
+	s := NewSettle(d)
+	s.total = func() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.allocs }
+	s.trim = func() bool { f.mu.Lock(); defer f.mu.Unlock(); f.trimmed = append(f.trimmed, time.Now()); return true }
+	return s
+}
+
+func (f *fakeProcess) alloc(n uint64) { f.mu.Lock(); f.allocs += n; f.mu.Unlock() }
+
+func (f *fakeProcess) trims() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.trimmed...)
+}
+
 // Settle trims once, after the last of several passes, and never after Stop.
-func TestSettleTrimsAfterTheLastPass(t *testing.T) {
-	s := NewSettle(300 * time.Millisecond)
-	defer s.Stop()
-	burst := func() {
-		for range 200 {
-			sink = append(sink, make([]byte, 1<<20))
-		}
-		sink = nil
-		runtime.GC()
-	}
-	burst()
+func TestSettleTrimsOnceAfterTheLastPass(t *testing.T) {
+	var f fakeProcess
+	s := f.settle(200 * time.Millisecond)
+	var last time.Time
 	for range 5 {
 		s.Done()
+		last = time.Now()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if Idle() < Threshold {
-		t.Fatal("trimmed while passes were still ending")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for Idle() >= Threshold {
-		if time.Now().After(deadline) {
-			t.Fatalf("not trimmed after the passes ended: %d MB free and resident", Idle()>>20)
-		}
-		time.Sleep(10 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
+	got := f.trims()
+	if len(got) != 1 || got[0].Sub(last) < 200*time.Millisecond {
+		t.Fatalf("trims %v, want one at least 200ms after the last pass at %v", got, last)
 	}
 	s.Stop()
-	burst()
 	s.Done()
-	time.Sleep(600 * time.Millisecond)
-	if Idle() < Threshold {
+	time.Sleep(400 * time.Millisecond)
+	if len(f.trims()) != 1 {
 		t.Fatal("trimmed after Stop")
+	}
+}
+
+// A process still allocating after its last pass (GoBGP sending what the pass handed it) is
+// trimmed only once it has stopped.
+func TestSettleWaitsForAllocationToStop(t *testing.T) {
+	var f fakeProcess
+	s := f.settle(100 * time.Millisecond)
+	defer s.Stop()
+	s.Done()
+	busyUntil := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(busyUntil) {
+		f.alloc(8 << 20) // ~160 MB per period: busy
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := f.trims(); len(got) != 0 {
+		t.Fatalf("trimmed while the process was still allocating: %v", got)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if got := f.trims(); len(got) != 1 {
+		t.Fatalf("trims after allocation stopped: %v, want one", got)
 	}
 }
