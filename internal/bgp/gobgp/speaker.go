@@ -156,8 +156,10 @@ type instance struct {
 	served  chan struct{} // closed when srv.Serve returns
 	desired bgp.Instance
 	peers   map[string]bgp.Peer
-	rib     map[netip.Prefix]bool
-	classes map[bgp.ClassKey]*bgp.Class
+	// draining is, per peer, whether its routes carry GRACEFUL_SHUTDOWN.
+	draining map[string]bool
+	rib      map[netip.Prefix]bool
+	classes  map[bgp.ClassKey]*bgp.Class
 	// restarting: the peers this instance starts with carry the Restart State bit.
 	restarting bool
 
@@ -331,7 +333,10 @@ func (in *instance) applyPeers(ctx context.Context, d bgp.Instance) (bool, error
 		delete(in.peers, name)
 		structural = true
 	}
+	in.draining = map[string]bool{}
 	for name, p := range want {
+		// Once per apply, not per status refresh: it looks at every route of the peer.
+		in.draining[name] = bgp.Draining([]bgp.Instance{{Peers: []bgp.Peer{p}}})
 		if _, ok := in.peers[name]; ok {
 			in.peers[name] = p // routes may differ; the session does not
 			continue

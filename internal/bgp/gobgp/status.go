@@ -49,7 +49,8 @@ func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 			return nil, fmt.Errorf("listing peers of %s: %w", in.desired.Name, err)
 		}
 		for _, ap := range peers {
-			ps := peerStatus(ap, byAddr[ap.GetConf().GetNeighborAddress()])
+			p := byAddr[ap.GetConf().GetNeighborAddress()]
+			ps := peerStatus(ap, p, in.draining[p.Name])
 			if a, err := netip.ParseAddr(ps.Address); err == nil && ps.State != bgp.StateEstablished {
 				ps.LastError = in.lastError(a)
 			}
@@ -88,7 +89,7 @@ func (in *instance) listPeers(ctx context.Context) ([]*api.Peer, error) {
 	return peers, nil
 }
 
-func peerStatus(ap *api.Peer, p bgp.Peer) bgp.PeerStatus {
+func peerStatus(ap *api.Peer, p bgp.Peer, draining bool) bgp.PeerStatus {
 	st := bgp.PeerStatus{Name: p.Name, Address: ap.GetConf().GetNeighborAddress(), Port: p.Port, ASN: ap.GetState().GetPeerAsn(),
 		State: sessionStates[ap.GetState().GetSessionState()]}
 	if st.ASN == 0 {
@@ -100,7 +101,7 @@ func peerStatus(ap *api.Peer, p bgp.Peer) bgp.PeerStatus {
 	if p.BFD.Enabled {
 		st.BFD = bfdStates[ap.GetState().GetBfdState().GetSessionState()]
 	}
-	st.Draining = bgp.Draining([]bgp.Instance{{Peers: []bgp.Peer{p}}})
+	st.Draining = draining
 	if t := ap.GetTimers().GetState(); t != nil && st.State == bgp.StateEstablished {
 		if t.GetUptime() != nil {
 			st.Since = t.GetUptime().AsTime()
