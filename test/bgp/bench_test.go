@@ -96,28 +96,26 @@ func lastApply(log string, n int) (time.Time, bool) {
 }
 
 func BenchmarkAdvertiseWithdraw(b *testing.B) {
+	speakers := []struct {
+		name string
+		run  func(*testing.B, int)
+	}{{"herald", benchHerald}, {"frr-bgpd", benchFRR}, {"frr-bgpd-redistribute", benchFRRRedistribute}, {"bare-gobgp", benchBareGoBGP}}
 	for _, n := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("herald/%d", n), func(b *testing.B) {
-			for b.Loop() {
-				benchHerald(b, n)
-			}
-		})
-		b.Run(fmt.Sprintf("frr-bgpd/%d", n), func(b *testing.B) {
-			for b.Loop() {
-				benchFRR(b, n)
-			}
-		})
-		b.Run(fmt.Sprintf("frr-bgpd-redistribute/%d", n), func(b *testing.B) {
-			for b.Loop() {
-				benchFRRRedistribute(b, n)
-			}
-		})
-		b.Run(fmt.Sprintf("bare-gobgp/%d", n), func(b *testing.B) {
-			for b.Loop() {
-				benchBareGoBGP(b, n)
-			}
-		})
+		for _, sp := range speakers {
+			b.Run(fmt.Sprintf("%s/%d", sp.name, n), func(b *testing.B) {
+				for b.Loop() {
+					sp.run(b, n)
+				}
+			})
+		}
 	}
+}
+
+// report reports what the router saw: the time until its BGP table and its kernel were
+// complete (or empty), under names starting with what ("to", "withdraw").
+func report(b *testing.B, what string, bgpTable, kernel time.Duration) {
+	b.ReportMetric(bgpTable.Seconds(), "s-"+what+"-bgp-table")
+	b.ReportMetric(kernel.Seconds(), "s-"+what+"-kernel")
 }
 
 func benchHerald(b *testing.B, n int) {
@@ -133,15 +131,13 @@ func benchHerald(b *testing.B, n int) {
 	if !ok {
 		b.Fatalf("no apply of %d routes in herald's log", n)
 	}
-	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	report(b, "to", bgpT, kernelT)
 	b.ReportMetric(time.Since(applied).Seconds()-time.Since(start.Add(kernelT)).Seconds(), "s-speaker-to-kernel")
 	reportRSS(b, h.Cmd.Process.Pid)
 	start = time.Now()
 	os.Remove(filepath.Join(dir, "services.yaml"))
 	bgpT, kernelT = bl.until(b, start, 0)
-	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+	report(b, "withdraw", bgpT, kernelT)
 }
 
 func benchFRR(b *testing.B, n int) {
@@ -167,8 +163,7 @@ func benchFRR(b *testing.B, n int) {
 	}
 	loaded := time.Since(start)
 	bgpT, kernelT := bl.until(b, start, n)
-	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	report(b, "to", bgpT, kernelT)
 	b.ReportMetric(kernelT.Seconds()-loaded.Seconds(), "s-speaker-to-kernel")
 	reportRSS(b, speaker.PID("bgpd"))
 	start = time.Now()
@@ -176,8 +171,7 @@ func benchFRR(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	bgpT, kernelT = bl.until(b, start, 0)
-	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+	report(b, "withdraw", bgpT, kernelT)
 }
 
 // reportRSS reports the speaker's RSS at convergence and again after idling 10 s, which is what
@@ -199,15 +193,13 @@ func benchBareGoBGP(b *testing.B, n int) {
 	start := time.Now()
 	bl.l.Signal(cmd, syscall.SIGUSR1)
 	bgpT, kernelT := bl.until(b, start, n)
-	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	report(b, "to", bgpT, kernelT)
 	b.ReportMetric(kernelT.Seconds(), "s-speaker-to-kernel") // it has the paths when signalled
 	reportRSS(b, cmd.Process.Pid)
 	start = time.Now()
 	bl.l.Signal(cmd, syscall.SIGUSR2)
 	bgpT, kernelT = bl.until(b, start, 0)
-	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+	report(b, "withdraw", bgpT, kernelT)
 }
 
 // BenchmarkConvergence200: 200 Services added one at a time; for each, the time from Herald
@@ -269,8 +261,7 @@ func benchFRRRedistribute(b *testing.B, n int) {
 	}
 	loaded := time.Since(start)
 	bgpT, kernelT := bl.until(b, start, n)
-	b.ReportMetric(bgpT.Seconds(), "s-to-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-to-kernel")
+	report(b, "to", bgpT, kernelT)
 	b.ReportMetric(kernelT.Seconds()-loaded.Seconds(), "s-speaker-to-kernel")
 	reportRSS(b, speaker.PID("bgpd"))
 	del := filepath.Join(b.TempDir(), "del.conf")
@@ -280,6 +271,5 @@ func benchFRRRedistribute(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	bgpT, kernelT = bl.until(b, start, 0)
-	b.ReportMetric(bgpT.Seconds(), "s-withdraw-bgp-table")
-	b.ReportMetric(kernelT.Seconds(), "s-withdraw-kernel")
+	report(b, "withdraw", bgpT, kernelT)
 }
