@@ -183,4 +183,3 @@ func TestHelmChart(t *testing.T) {
 		}
 	}
 }
-
