@@ -340,3 +340,99 @@ func TestStatusReusesPeerListUntilSomethingChanges(t *testing.T) {
 		return ""
 	})
 }
+
+// TestMassWithdrawal: withdrawing most of a large table goes through the batched path (a soft
+// reset out before the paths are deleted). What must hold is what the routers end up with:
+// every gone prefix withdrawn at both peers, the ones that stay still there with their own
+// per-peer attributes, and no session reset.
+func TestMassWithdrawal(t *testing.T) {
+	ext := newReceiver(t, "127.0.0.6", 65000, map[string]uint32{"127.0.0.1": 65010})
+	ibgp := newReceiver(t, "127.0.0.7", 65010, map[string]uint32{"127.0.0.1": 65010})
+	sp := New(DefaultConfig(), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { _ = sp.Stop(context.Background(), false) })
+	ctx := context.Background()
+	const n, keep = 3000, 10
+	var extRoutes, ibgpRoutes []bgp.Route
+	for i := range n {
+		p := fmt.Sprintf("10.2.%d.%d/32", i>>8, i&255)
+		extRoutes = append(extRoutes, route(p, nil, "65001:1"))
+		ibgpRoutes = append(ibgpRoutes, route(p, lp(200), "65001:2"))
+	}
+	ibgpRoutes = append(ibgpRoutes, route("10.244.0.0/24", lp(150))) // stays, in a class of its own
+	set := func(e, i []bgp.Route) {
+		t.Helper()
+		err := sp.Set(ctx, []bgp.Instance{{Name: "i", ASN: 65010, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []bgp.Peer{
+			peer("ext", ext, 65000, e...), peer("rr", ibgp, 65010, i...),
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(r *receiver, want int) func() string {
+		return func() string {
+			if got := len(r.received(t)); got != want {
+				return fmt.Sprintf("%d prefixes, want %d", got, want)
+			}
+			return ""
+		}
+	}
+	set(extRoutes, ibgpRoutes)
+	waitFor(t, "the eBGP peer's table", count(ext, n))
+	waitFor(t, "the iBGP peer's table", count(ibgp, n+1))
+	upE, upI := ext.uptime(t), ibgp.uptime(t)
+	if !batchWithdraw(sp.instances["i"].rib, map[netip.Prefix]bool{}) {
+		t.Fatal("a withdrawal of 3000 of 3001 prefixes would not be batched; the test would not cover it")
+	}
+
+	set(extRoutes[:keep], append(ibgpRoutes[:keep:keep], ibgpRoutes[n]))
+	want := func(r *receiver, w map[string]string) func() string {
+		return func() string {
+			got := r.received(t)
+			if len(got) != len(w) {
+				return fmt.Sprintf("%d prefixes, want %d", len(got), len(w))
+			}
+			for p, a := range w {
+				if got[p] != a {
+					return fmt.Sprintf("%s: %q, want %q", p, got[p], a)
+				}
+			}
+			return ""
+		}
+	}
+	wantExt, wantI := map[string]string{}, map[string]string{"10.244.0.0/24": "{LocalPref: 150}"}
+	for _, r := range extRoutes[:keep] {
+		wantExt[r.Prefix.String()] = "{Communities: 65001:1}"
+		wantI[r.Prefix.String()] = "{Communities: 65001:2} {LocalPref: 200}"
+	}
+	waitFor(t, "the eBGP peer to keep only the remaining prefixes", want(ext, wantExt))
+	waitFor(t, "the iBGP peer to keep only the remaining prefixes", want(ibgp, wantI))
+	if !ext.uptime(t).Equal(upE) || !ibgp.uptime(t).Equal(upI) {
+		t.Error("a withdrawal reset a session")
+	}
+}
+
+func TestBatchWithdrawOnlyWhenMostGo(t *testing.T) {
+	table := func(from, to int) map[netip.Prefix]bool {
+		m := map[netip.Prefix]bool{}
+		for i := from; i < to; i++ {
+			m[netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)] = true
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name     string
+		old, now map[netip.Prefix]bool
+		want     bool
+	}{
+		{"everything goes", table(0, 5000), table(0, 0), true},
+		{"most go", table(0, 5000), table(0, 2000), true},
+		{"fewer go than stay", table(0, 5000), table(0, 3000), false},
+		{"a small table", table(0, 1000), table(0, 0), false},
+		{"most replaced", table(0, 4000), table(3000, 5000), true},
+		{"only additions", table(0, 2000), table(0, 6000), false},
+	} {
+		if got := batchWithdraw(c.old, c.now); got != c.want {
+			t.Errorf("%s: batchWithdraw = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
