@@ -14,22 +14,36 @@ import (
 	"time"
 )
 
-// Threshold is how much free, still resident heap makes Trim act. Below it, a forced
-// collection would cost more than the memory is worth.
+// Threshold is how much reclaimable heap makes Trim act. Below it, a forced collection
+// would cost more than the memory is worth.
 const Threshold = 64 << 20
 
-// Idle returns the heap that is free but still resident, in bytes.
-func Idle() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+// Reclaimable returns the resident heap that the live heap does not need, in bytes: free
+// pages not yet returned, plus what dead objects occupy. The dead ones count too, because
+// after a burst the collector may not have run for a while (its next goal is twice the
+// live heap), so most of the waste is garbage still sitting in spans, not yet free pages;
+// at 100k routes herald idled with 450 MB allocated, 300 MB of it live, and 50 MB free.
+func Reclaimable() uint64 {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	resident := s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
+	live := s[3].Value.Uint64() // as of the last collection
+	if live >= resident {
+		return 0
+	}
+	return resident - live
 }
 
-// Trim returns free heap to the OS when more than Threshold of it is resident. It runs a
+// Trim returns unneeded heap to the OS when more than Threshold of it is resident. It runs a
 // full collection, so call it after a burst of work, not on every loop turn. It reports
 // whether it acted.
 func Trim() bool {
-	if Idle() < Threshold {
+	if Reclaimable() < Threshold {
 		return false
 	}
 	debug.FreeOSMemory()

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -9,24 +10,59 @@ import (
 
 var sink [][]byte
 
-// After a burst of garbage the free heap is above the threshold, and Trim hands it back.
-func TestTrimReturnsABurst(t *testing.T) {
+// burst allocates 200 MB and drops it.
+func burst() {
 	for range 200 {
 		sink = append(sink, make([]byte, 1<<20))
 	}
 	sink = nil
+}
+
+// After a collected burst the free pages are reclaimable, and Trim hands them back.
+func TestTrimReturnsACollectedBurst(t *testing.T) {
+	burst()
 	runtime.GC() // the burst is garbage now, its pages free but resident
-	if Idle() < Threshold {
-		t.Fatalf("free resident heap after a 200 MB burst is %d MB, want at least %d MB", Idle()>>20, Threshold>>20)
+	checkTrim(t)
+}
+
+// A burst the collector has not looked at yet is reclaimable too: that is how herald sits
+// after a large pass, its next collection far away.
+func TestTrimReturnsAnUncollectedBurst(t *testing.T) {
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection until Trim's own
+	burst()
+	checkTrim(t)
+}
+
+func checkTrim(t *testing.T) {
+	t.Helper()
+	if r := Reclaimable(); r < Threshold {
+		t.Fatalf("reclaimable heap after a 200 MB burst is %d MB, want at least %d MB", r>>20, Threshold>>20)
 	}
 	if !Trim() {
 		t.Fatal("Trim did not act on a 200 MB burst")
 	}
-	if Idle() >= Threshold {
-		t.Fatalf("free resident heap after Trim is %d MB", Idle()>>20)
+	if r := Reclaimable(); r >= Threshold {
+		t.Fatalf("reclaimable heap after Trim is %d MB", r>>20)
 	}
 	if Trim() {
 		t.Fatal("Trim acted with nothing to give back")
+	}
+}
+
+// Live heap is not reclaimable, however large.
+func TestTrimLeavesLiveHeap(t *testing.T) {
+	runtime.GC()
+	for range 200 {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	defer func() { sink = nil }()
+	runtime.GC()
+	if r := Reclaimable(); r >= Threshold {
+		t.Fatalf("%d MB reclaimable with 200 MB live and nothing dropped", r>>20)
+	}
+	if Trim() {
+		t.Fatal("Trim acted on live heap")
 	}
 }
 
