@@ -23,6 +23,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/model"
 )
 
 // Config tunes the speaker.
@@ -158,8 +159,11 @@ type instance struct {
 	peers   map[string]bgp.Peer
 	// draining is, per peer, whether its routes carry GRACEFUL_SHUTDOWN.
 	draining map[string]bool
-	rib      map[netip.Prefix]bool
-	classes  map[bgp.ClassKey]*bgp.Class
+	// advertised is, per peer and family, how many prefixes the export policy accepts: what
+	// GoBGP has sent, or is sending, once the session is up (see listPeers).
+	advertised map[string]map[model.Family]uint64
+	rib        map[netip.Prefix]bool
+	classes    map[bgp.ClassKey]*bgp.Class
 	// restarting: the peers this instance starts with carry the Restart State bit.
 	restarting bool
 
@@ -225,7 +229,7 @@ func (in *instance) apply(ctx context.Context, d bgp.Instance) error {
 		if err := in.setPolicies(ctx, d.Peers, classes); err != nil {
 			return err
 		}
-		in.classes = classes
+		in.setClasses(classes)
 		// Policies changed shape: re-evaluate what every peer was sent. Before the paths
 		// go, so the withdrawals leave in one batch (see batchWithdraw).
 		in.softResetOut(ctx)
@@ -251,11 +255,24 @@ func (in *instance) apply(ctx context.Context, d bgp.Instance) error {
 			changed[p] = true
 		}
 	}
-	in.classes = classes
+	in.setClasses(classes)
 	if batchWithdraw(in.rib, rib) {
 		in.softResetOut(ctx)
 	}
 	return in.syncPaths(ctx, rib, changed)
+}
+
+// setClasses records the classes the policy now holds, and so what each peer is sent.
+func (in *instance) setClasses(classes map[bgp.ClassKey]*bgp.Class) {
+	in.classes = classes
+	in.advertised = map[string]map[model.Family]uint64{}
+	for k, c := range classes {
+		if in.advertised[k.Peer] == nil {
+			in.advertised[k.Peer] = map[model.Family]uint64{}
+		}
+		// A prefix is in one class per peer: its attributes towards that peer are one set.
+		in.advertised[k.Peer][k.Family] += uint64(len(c.Prefixes))
+	}
 }
 
 // batchWithdrawMin is the smallest withdrawal worth a soft reset; below it GoBGP's own

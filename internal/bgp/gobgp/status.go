@@ -50,7 +50,7 @@ func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 		}
 		for _, ap := range peers {
 			p := byAddr[ap.GetConf().GetNeighborAddress()]
-			ps := peerStatus(ap, p, in.draining[p.Name])
+			ps := peerStatus(ap, p, in.draining[p.Name], in.advertised[p.Name])
 			if a, err := netip.ParseAddr(ps.Address); err == nil && ps.State != bgp.StateEstablished {
 				ps.LastError = in.lastError(a)
 			}
@@ -67,12 +67,18 @@ func (s *Speaker) Status(ctx context.Context) ([]bgp.InstanceStatus, error) {
 // listCostFactor × d unless a session changed or routes were applied since.
 const listCostFactor = 20
 
-// listPeers returns GoBGP's view of the peers. Its advertised and received counts walk every
-// route GoBGP holds, in GoBGP's single management goroutine: about 0.3 s at 100,000 routes,
-// while the status refreshes every poll (200 ms), so asking every time kept a core busy on an
-// idle node and held up route changes queued behind it. A session change (GoBGP's peer
-// events) or an apply makes the next call ask again at once; otherwise counts may be up to
-// listCostFactor × the call's own duration old (nothing at small scale, seconds at 100k).
+// listPeers returns GoBGP's view of the peers. Its received counts walk every route the
+// router sent, in GoBGP's single management goroutine; at 100,000 routes that is a
+// noticeable fraction of a second, while the status refreshes every poll (200 ms), so asking
+// every time kept a core busy on an idle node and held up route changes queued behind it. A
+// session change (GoBGP's peer events) or an apply makes the next call ask again at once;
+// otherwise counts may be up to listCostFactor × the call's own duration old (nothing at
+// small scale, a few seconds at 100k).
+//
+// Advertised counts are not asked for: GoBGP computes them by running the export policy over
+// a copy of every route, ~70 MB of garbage per call at 100k, which kept an idle node's heap
+// growing between collections. The policy accepts exactly the prefixes of the peer's
+// classes, so Herald counts those instead (instance.advertised).
 func (in *instance) listPeers(ctx context.Context) ([]*api.Peer, error) {
 	if !in.peersChanged.Load() && in.peerList != nil && time.Since(in.peerListAt) < listCostFactor*in.peerListTook {
 		return in.peerList, nil
@@ -80,7 +86,7 @@ func (in *instance) listPeers(ctx context.Context) ([]*api.Peer, error) {
 	in.peersChanged.Store(false) // before asking: an event during the call marks this answer stale
 	start := time.Now()
 	var peers []*api.Peer
-	err := in.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) { peers = append(peers, ap) })
+	err := in.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(ap *api.Peer) { peers = append(peers, ap) })
 	if err != nil {
 		in.peersChanged.Store(true)
 		return nil, err
@@ -89,7 +95,7 @@ func (in *instance) listPeers(ctx context.Context) ([]*api.Peer, error) {
 	return peers, nil
 }
 
-func peerStatus(ap *api.Peer, p bgp.Peer, draining bool) bgp.PeerStatus {
+func peerStatus(ap *api.Peer, p bgp.Peer, draining bool, advertised map[model.Family]uint64) bgp.PeerStatus {
 	st := bgp.PeerStatus{Name: p.Name, Address: ap.GetConf().GetNeighborAddress(), Port: p.Port, ASN: ap.GetState().GetPeerAsn(),
 		State: sessionStates[ap.GetState().GetSessionState()]}
 	if st.ASN == 0 {
@@ -114,12 +120,15 @@ func peerStatus(ap *api.Peer, p bgp.Peer, draining bool) bgp.PeerStatus {
 		if f == nil {
 			f = as.GetConfig().GetFamily()
 		}
-		afi := "ipv4"
+		afi, fam := "ipv4", model.IPv4
 		if f.GetAfi() == api.Family_AFI_IP6 {
-			afi = "ipv6"
+			afi, fam = "ipv6", model.IPv6
 		}
-		st.Families = append(st.Families, bgp.FamilyCounters{AFI: afi, SAFI: "unicast",
-			Received: as.GetState().GetReceived(), Advertised: as.GetState().GetAdvertised()})
+		fc := bgp.FamilyCounters{AFI: afi, SAFI: "unicast", Received: as.GetState().GetReceived()}
+		if st.State == bgp.StateEstablished {
+			fc.Advertised = advertised[fam] // GoBGP sends nothing before the session is up
+		}
+		st.Families = append(st.Families, fc)
 	}
 	return st
 }
