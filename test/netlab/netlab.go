@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type Lab struct {
 	dir    string
 	nss    []string
 	procs  []*exec.Cmd
+	logs   []string // log names of the started processes, in start order
 	// daemons are processes that fork (FRR), stopped through their PID files.
 	daemons []lab.Proc
 }
@@ -114,6 +116,7 @@ func (l *Lab) Start(ns, logName string, args ...string) *exec.Cmd {
 		l.t.Fatalf("starting %v: %v", args, err)
 	}
 	l.procs = append(l.procs, cmd)
+	l.logs = append(l.logs, logName)
 	return cmd
 }
 
@@ -153,12 +156,31 @@ func (l *Lab) cleanup() {
 	for i := len(l.procs) - 1; i >= 0; i-- {
 		l.Kill(l.procs[i], syscall.SIGKILL)
 	}
+	if l.t.Failed() {
+		// The logs live in the test's temporary directory, which goes with the test: a
+		// failure in CI is explained only by what is printed here.
+		for _, name := range l.logs {
+			l.t.Logf("--- last lines of %s.log:\n%s", name, tail(l.Log(name), logTail))
+		}
+	}
 	for _, p := range l.daemons {
 		_ = p.Stop(syscall.SIGKILL, 0) // only ever what we started: Stop checks the command name
 	}
 	for _, ns := range l.nss {
 		_ = netns.Delete(ns)
 	}
+}
+
+// logTail is how many lines of each process's log a failed test prints.
+const logTail = 40
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // WaitFor polls cond until it returns "" or the timeout passes (a bound on failure, not a
