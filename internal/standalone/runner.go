@@ -179,7 +179,10 @@ func (r *Runner) watch(ctx context.Context, errc <-chan error) error {
 
 // reconcile loads the manifests, allocates, persists and only then publishes: an address is
 // on disk before anybody can see it, so a crash never hands out an address that a restart
-// would not restore.
+// would not restore. Released addresses leave the disk last, once their routes and ARP/NDP
+// answers are gone: a crash in between keeps a stale record (pruned on the next reconcile),
+// never an announced address without one, and a large withdrawal does not wait for the
+// database.
 func (r *Runner) reconcile(ctx context.Context) error {
 	start := time.Now()
 	built := r.loader.Load()
@@ -197,7 +200,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 			want[res.Service] = res.Addrs
 		}
 	}
-	n, err := r.store.Set(want)
+	n, err := r.store.Put(want)
 	if err != nil {
 		return err
 	}
@@ -216,6 +219,11 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2", Object: "L2AnnouncementPolicy",
 			Message: "L2 policies need --node: this host answers ARP/NDP as one of the manifests' nodes"})
 	}
+	pruned, err := r.store.Prune(want)
+	if err != nil {
+		return err
+	}
+	n += pruned
 	snap.Findings = r.findings(built, results, snap)
 	r.built, r.results = built, results
 	r.reconciles++

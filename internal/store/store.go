@@ -99,10 +99,49 @@ func (s *Store) Load() (Allocations, error) {
 	return out, nil
 }
 
-// Set makes the stored allocations equal to want, writing only what changed, in one
-// transaction (bbolt fsyncs it before returning). It returns the number of records written or
-// deleted.
-func (s *Store) Set(want Allocations) (int, error) {
+// Put writes the records of want that are new or changed, in one transaction (bbolt fsyncs
+// it before returning), and returns how many it wrote. Records not in want stay: Prune
+// removes them, once nothing announces their addresses any more.
+func (s *Store) Put(want Allocations) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAllocations)
+		// Sorted keys: bbolt inserts in key order fill pages sequentially; random order (map
+		// iteration) split pages all over the tree and took 13 s for 100k records.
+		keys := make([]model.ServiceKey, 0, len(want))
+		for k := range want {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, model.ServiceKey.Compare)
+		b.FillPercent = 0.9
+		for _, k := range keys {
+			r := record{}
+			for _, a := range want[k] {
+				r.IPs = append(r.IPs, a.String())
+			}
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if old := b.Get(keyOf(k)); old != nil && string(old) == string(v) {
+				continue
+			}
+			if err := b.Put(keyOf(k), v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("writing allocations: %w", err)
+	}
+	return n, nil
+}
+
+// Prune deletes every record whose Service is not in want, in one transaction, and returns
+// how many it deleted.
+func (s *Store) Prune(want Allocations) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAllocations)
@@ -123,36 +162,10 @@ func (s *Store) Set(want Allocations) (int, error) {
 			}
 			n++
 		}
-		// Sorted keys: bbolt inserts in key order fill pages sequentially; random order (map
-		// iteration) split pages all over the tree and took 13 s for 100k records.
-		keys := make([]model.ServiceKey, 0, len(want))
-		for k := range want {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, model.ServiceKey.Compare)
-		b.FillPercent = 0.9
-		for _, k := range keys {
-			addrs := want[k]
-			r := record{}
-			for _, a := range addrs {
-				r.IPs = append(r.IPs, a.String())
-			}
-			v, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if old := b.Get(keyOf(k)); old != nil && string(old) == string(v) {
-				continue
-			}
-			if err := b.Put(keyOf(k), v); err != nil {
-				return err
-			}
-			n++
-		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("writing allocations: %w", err)
+		return 0, fmt.Errorf("deleting released allocations: %w", err)
 	}
 	return n, nil
 }
