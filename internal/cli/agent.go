@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -37,7 +38,11 @@ BGPNodeConfig status, and serves the status API that "herald bgp ...", "herald l
 			if err != nil {
 				return err
 			}
-			if err := kube.RunAgent(cmd.Context(), cfg, ac, g.logger()); err != nil {
+			log := g.logger()
+			err = bounded(cmd.Context(), log, shutdownLimit(ac.Announce), g.stderr, osExit, func(ctx context.Context) error {
+				return kube.RunAgent(ctx, cfg, ac, log)
+			})
+			if err != nil {
 				return &exitError{ExitFailure, err}
 			}
 			return nil

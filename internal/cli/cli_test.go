@@ -2,9 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func run(args ...string) (int, string, string) {
@@ -77,4 +82,44 @@ func TestUnknownOutputFormat(t *testing.T) {
 	if code, _, errOut := run("version", "-o", "xml"); code != ExitFailure || !strings.Contains(errOut, "xml") {
 		t.Fatalf("exit %d %s", code, errOut)
 	}
+}
+
+// A stop that hangs past its limit ends the process with the goroutine stacks on stderr;
+// one that finishes in time does not.
+func TestBoundedShutdown(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	exited := make(chan int, 1)
+	release := make(chan struct{})
+	go func() {
+		_ = bounded(ctx, log, 50*time.Millisecond, &stderr, func(code int) { exited <- code; close(release) }, func(ctx context.Context) error {
+			<-ctx.Done()
+			<-release // hangs in its shutdown until the watchdog fires
+			return nil
+		})
+	}()
+	cancel()
+	select {
+	case code := <-exited:
+		if code != ExitFailure {
+			t.Fatalf("exit code %d, want %d", code, ExitFailure)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a hung shutdown was not ended")
+	}
+	if !strings.Contains(stderr.String(), "goroutine ") {
+		t.Fatalf("no goroutine stacks on stderr: %q", stderr.String())
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	err := bounded(ctx, log, 50*time.Millisecond, io.Discard, func(int) { t.Error("a prompt shutdown was ended") }, func(ctx context.Context) error {
+		<-ctx.Done()
+		return errors.New("stopped")
+	})
+	if err == nil || err.Error() != "stopped" {
+		t.Fatalf("bounded = %v, want run's error", err)
+	}
+	time.Sleep(100 * time.Millisecond) // past the limit: the watchdog must have gone
 }

@@ -35,7 +35,9 @@ reported and changes nothing.`,
 				abs = append(abs, p)
 			}
 			cfg.Paths = abs
-			if err := standalone.New(cfg, g.logger()).Run(cmd.Context()); err != nil {
+			log := g.logger()
+			err := bounded(cmd.Context(), log, shutdownLimit(cfg.Announce), g.stderr, osExit, standalone.New(cfg, log).Run)
+			if err != nil {
 				return &exitError{ExitFailure, err}
 			}
 			return nil
