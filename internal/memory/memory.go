@@ -61,6 +61,8 @@ type Settle struct {
 	mu    sync.Mutex
 	timer *time.Timer
 	done  bool
+	// lastDone is when the last pass ended; trims keep following up until followUp later.
+	lastDone time.Time
 	// allocs is the process's allocation total when the timer was last armed.
 	allocs uint64
 	// total and trim are allocated and Trim; tests replace them.
@@ -71,6 +73,15 @@ type Settle struct {
 // quietAllocs is how much a quiet process may allocate per Settle period.
 const quietAllocs = 16 << 20
 
+// followUp is, in Settle periods after the last pass, how long Settle keeps looking once it
+// has trimmed. A pass can set off work that pauses and resumes: at 100k routes GoBGP went
+// quiet for a second mid-send, the trim ran, and the rest of the send left 160 MB of
+// garbage that no collection took for minutes (the next goal was twice the live heap), so
+// herald idled at 520 MB instead of 330. A look costs a metrics read; a trim needs
+// Threshold of new garbage and a quiet period, and the looks end followUp periods after the
+// pass, so a process that keeps allocating is not collected over and over.
+const followUp = 30
+
 // NewSettle trims after quiet of d.
 func NewSettle(d time.Duration) *Settle { return &Settle{after: d, total: allocated, trim: Trim} }
 
@@ -78,6 +89,7 @@ func NewSettle(d time.Duration) *Settle { return &Settle{after: d, total: alloca
 func (s *Settle) Done() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lastDone = time.Now()
 	s.arm()
 }
 
@@ -104,6 +116,9 @@ func (s *Settle) fire() {
 		return
 	}
 	s.trim()
+	if time.Since(s.lastDone) < followUp*s.after {
+		s.arm() // what the pass set off may not be over: look again
+	}
 }
 
 // Stop cancels a pending trim; later Done calls do nothing.

@@ -72,12 +72,23 @@ type fakeProcess struct {
 	mu      sync.Mutex
 	allocs  uint64
 	trimmed []time.Time
+	// atTrim is allocs at the last trim: like Trim, the fake acts only on Threshold of
+	// garbage made since then (everything allocated here is garbage).
+	atTrim uint64
 }
 
 func (f *fakeProcess) settle(d time.Duration) *Settle {
 	s := NewSettle(d)
 	s.total = func() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.allocs }
-	s.trim = func() bool { f.mu.Lock(); defer f.mu.Unlock(); f.trimmed = append(f.trimmed, time.Now()); return true }
+	s.trim = func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.allocs-f.atTrim < Threshold {
+			return false
+		}
+		f.trimmed, f.atTrim = append(f.trimmed, time.Now()), f.allocs
+		return true
+	}
 	return s
 }
 
@@ -93,6 +104,7 @@ func (f *fakeProcess) trims() []time.Time {
 func TestSettleTrimsOnceAfterTheLastPass(t *testing.T) {
 	var f fakeProcess
 	s := f.settle(200 * time.Millisecond)
+	f.alloc(Threshold + 1)
 	var last time.Time
 	for range 5 {
 		s.Done()
@@ -105,6 +117,7 @@ func TestSettleTrimsOnceAfterTheLastPass(t *testing.T) {
 		t.Fatalf("trims %v, want one at least 200ms after the last pass at %v", got, last)
 	}
 	s.Stop()
+	f.alloc(Threshold + 1)
 	s.Done()
 	time.Sleep(400 * time.Millisecond)
 	if len(f.trims()) != 1 {
@@ -130,5 +143,34 @@ func TestSettleWaitsForAllocationToStop(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	if got := f.trims(); len(got) != 1 {
 		t.Fatalf("trims after allocation stopped: %v, want one", got)
+	}
+}
+
+// Work that a pass set off, paused and resumed after the trim (GoBGP mid-send) is trimmed
+// again once it stops; garbage made long after the last pass is left to the collector.
+func TestSettleFollowsUpAfterATrim(t *testing.T) {
+	var f fakeProcess
+	period := 50 * time.Millisecond
+	s := f.settle(period)
+	defer s.Stop()
+	f.alloc(Threshold + 1)
+	s.Done()
+	time.Sleep(3 * period)
+	if got := f.trims(); len(got) != 1 {
+		t.Fatalf("trims after the pass: %v, want one", got)
+	}
+	for range 20 { // the rest of the send: busy, then quiet
+		f.alloc(8 << 20)
+		time.Sleep(period / 10)
+	}
+	time.Sleep(4 * period)
+	if got := f.trims(); len(got) != 2 {
+		t.Fatalf("trims after the resumed work: %v, want two", got)
+	}
+	time.Sleep(followUp * period)
+	f.alloc(Threshold + 1)
+	time.Sleep(4 * period)
+	if got := f.trims(); len(got) != 2 {
+		t.Fatalf("trimmed %d times; garbage made after the follow-up window is not Settle's", len(got))
 	}
 }
