@@ -50,6 +50,29 @@ func checkTrim(t *testing.T) {
 	}
 }
 
+// Fragmentation is not reclaimable: spans that still hold a live object stay, so a trim
+// would collect for nothing.
+func TestTrimLeavesFragmentedSpans(t *testing.T) {
+	runtime.GC()
+	pct := debug.SetGCPercent(-1) // no collection on the way, or the spans are reused
+	var small [][]byte
+	for i := range 1 << 20 { // 128 MB of 128-byte objects, one in eight kept
+		b := make([]byte, 128)
+		if i%8 == 0 {
+			small = append(small, b)
+		}
+	}
+	debug.SetGCPercent(pct)
+	runtime.GC()
+	if r := Reclaimable(); r >= Threshold {
+		t.Fatalf("%d MB reclaimable with 16 MB live spread over 128 MB of spans", r>>20)
+	}
+	if Trim() {
+		t.Fatal("Trim acted on fragmentation")
+	}
+	runtime.KeepAlive(small)
+}
+
 // Live heap is not reclaimable, however large.
 func TestTrimLeavesLiveHeap(t *testing.T) {
 	runtime.GC()
