@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -36,6 +37,8 @@ type Allocator struct {
 	leases map[netip.Addr]*lease
 	svcs   map[model.ServiceKey]*svcState
 	shared map[string][]*lease // sharing key -> leases carrying it
+	// set is what SetPools was last given, to recognise the same pools again.
+	set []model.Pool
 }
 
 // lease is one allocated address and the Services holding it.
@@ -111,7 +114,14 @@ func (a *Allocator) Ours(s *model.Service) bool {
 // SetPools replaces the pools. Existing leases stay where they are: each address is taken out
 // of the free list of the pool that now holds it, so nothing leased can be handed out again.
 // Callers re-Upsert every Service afterwards, which releases leases that are no longer valid.
+// The same pools again change nothing and cost nothing: every reconcile passes them, and
+// rebuilding the free lists from every lease took 70 ms at 100k Services (a quarter of
+// withdrawing them all). The caller must not modify pools after the call.
 func (a *Allocator) SetPools(pools []model.Pool) {
+	if a.set != nil && reflect.DeepEqual(a.set, pools) {
+		return
+	}
+	a.set = slices.Clone(pools)
 	a.pools = a.pools[:0]
 	a.byName = make(map[string]*pool, len(pools))
 	for _, mp := range pools {

@@ -690,3 +690,35 @@ func TestBadAnnotationKeepsSharingTerms(t *testing.T) {
 	}
 	checkInvariants(t, a)
 }
+
+// The same pools again (freshly built, equal) are recognised and skipped: the free lists stay
+// right across it, and a pool that does change afterwards is still applied.
+func TestSamePoolsAgain(t *testing.T) {
+	pools := func(block string) []model.Pool { return []model.Pool{newTestPool(t, "p", []string{block})} }
+	got := func(res []Result) string {
+		var out []string
+		for _, r := range res {
+			out = append(out, r.Service.Name+"="+addrs(r))
+		}
+		return strings.Join(out, " ")
+	}
+	a := New(DefaultConfig())
+	a.Reconcile(pools("10.0.0.0/30"), []model.Service{newSvc("ns/a"), newSvc("ns/b")})
+	res := a.Reconcile(pools("10.0.0.0/30"), []model.Service{newSvc("ns/a"), newSvc("ns/b"), newSvc("ns/c")})
+	if g := got(res); g != "a=10.0.0.0 b=10.0.0.1 c=10.0.0.2" {
+		t.Fatalf("after the same pools: %s", g)
+	}
+	checkInvariants(t, a)
+	res = a.Reconcile(pools("10.0.0.0/30"), []model.Service{newSvc("ns/a"), newSvc("ns/c"), newSvc("ns/d")})
+	if g := got(res); g != "a=10.0.0.0 c=10.0.0.2 d=10.0.0.1" {
+		t.Fatalf("b's address was not free again: %s", g)
+	}
+	checkInvariants(t, a)
+	res = a.Reconcile(pools("10.0.1.0/30"), []model.Service{newSvc("ns/a"), newSvc("ns/c"), newSvc("ns/d")})
+	for _, r := range res {
+		if !strings.HasPrefix(addrs(r), "10.0.1.") {
+			t.Fatalf("the changed block was not applied: %s", got(res))
+		}
+	}
+	checkInvariants(t, a)
+}

@@ -12,7 +12,7 @@ import (
 
 // benchPools is what a controller typically has: a few pools with selectors, the big one
 // last in choice order so every Service is matched against all of them.
-func benchPools(b *testing.B, big string) []model.Pool {
+func benchPools(b testing.TB, big string) []model.Pool {
 	return []model.Pool{
 		newTestPool(b, "a-gold", []string{"172.16.0.0/24"}, selects("tier", "gold")),
 		newTestPool(b, "b-staging", []string{"172.16.1.0/24"}, selects("env", "staging")),
@@ -157,5 +157,20 @@ func BenchmarkRetained(b *testing.B) {
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapAlloc-before)/float64(len(svcs)), "B-retained/svc")
 		runtime.KeepAlive(a)
+	}
+}
+
+// BenchmarkReleaseAll is a withdrawal at scale: 100,000 Services hold an address, and one
+// Reconcile without them releases every one (what `herald run` does before it can withdraw
+// their routes).
+func BenchmarkReleaseAll(b *testing.B) {
+	svcs := benchServices(100_000)
+	pools := benchPools(b, "10.0.0.0/8")
+	for b.Loop() {
+		b.StopTimer()
+		a := New(DefaultConfig())
+		a.Reconcile(pools, svcs)
+		b.StartTimer()
+		a.Reconcile(pools, nil)
 	}
 }
