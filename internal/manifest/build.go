@@ -31,7 +31,11 @@ func Build(set *Set) *Built {
 	out := &Set{Problems: set.Problems}
 	last := map[string]*Object{}
 	nsLabels := map[string]map[string]string{}
+	services := 0
 	for _, o := range set.Objects {
+		if _, ok := o.Obj.(*corev1.Service); ok {
+			services++
+		}
 		if prev, dup := last[o.ID()]; dup {
 			out.add(Source{}, Warning, prev, "metadata.name", fmt.Sprintf("%s %q is defined again at %s, which replaces this one (as kubectl apply -f would)", o.Kind, o.Name, o.Source))
 		}
@@ -41,6 +45,9 @@ func Build(set *Set) *Built {
 		}
 	}
 	c := &b.Cluster
+	// Sized once: growing a slice of 100k Services by appending copied 70 MB of pointerful
+	// structs (0.5 s of a 5 s first reconcile) and left up to half of it as spare capacity.
+	c.Services = make([]model.Service, 0, services)
 	scratch := &model.Cluster{} // where replaced objects are converted, to validate them
 	for _, o := range set.Objects {
 		c := c
