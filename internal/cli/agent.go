@@ -39,7 +39,7 @@ BGPNodeConfig status, and serves the status API that "herald bgp ...", "herald l
 				return err
 			}
 			log := g.logger()
-			err = bounded(cmd.Context(), log, shutdownLimit(ac.Announce), g.stderr, osExit, func(ctx context.Context) error {
+			err = bounded(cmd.Context(), log, shutdownLimit(ac.Announce), g.stderr, os.Exit, func(ctx context.Context) error {
 				return kube.RunAgent(ctx, cfg, ac, log)
 			})
 			if err != nil {

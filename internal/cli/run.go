@@ -2,6 +2,7 @@ package cli
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -36,7 +37,7 @@ reported and changes nothing.`,
 			}
 			cfg.Paths = abs
 			log := g.logger()
-			err := bounded(cmd.Context(), log, shutdownLimit(cfg.Announce), g.stderr, osExit, standalone.New(cfg, log).Run)
+			err := bounded(cmd.Context(), log, shutdownLimit(cfg.Announce), g.stderr, os.Exit, standalone.New(cfg, log).Run)
 			if err != nil {
 				return &exitError{ExitFailure, err}
 			}

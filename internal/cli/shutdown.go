@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"time"
 
@@ -48,6 +47,3 @@ func bounded(ctx context.Context, log *slog.Logger, limit time.Duration, stderr 
 	}()
 	return run(ctx)
 }
-
-// osExit is os.Exit; tests replace it.
-var osExit = os.Exit
