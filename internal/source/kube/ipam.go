@@ -5,11 +5,13 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,8 +86,9 @@ type IPAM struct {
 // creates a whole file within one, so without it two Services asking for one shared address
 // would be ordered by name rather than by who came first (seed 004: web-http and web-https
 // share 10.100.0.50, web-dns-conflict, created last, is refused). Services already present
-// when the operator starts arrive in the API's list order; those with an address keep it by
-// adoption anyway.
+// when the operator starts come in the API's list order, which is by name (web-dns-conflict
+// first), so they are numbered by noteListed instead, by creation time and revision; those
+// with an address keep it by adoption anyway.
 type arrivals struct {
 	mu   sync.Mutex
 	seq  map[types.UID]int
@@ -103,6 +106,51 @@ func (a *arrivals) note(o client.Object) bool {
 		a.seq[o.GetUID()] = a.next
 	}
 	return true
+}
+
+// noteListed numbers the listed Services that have no number yet: those of the initial list
+// (see arrivals), and those the cache holds before their create event has reached note.
+// Unnumbered, a Service sorted before everything created in the same second, and seed
+// 004's web-dns-conflict, created last, took the shared address from web-https in one lab
+// run in five when the operator started while the manifests were being applied. They are
+// numbered after every Service already seen, by creation time, then resourceVersion
+// (etcd's revision at creation, for objects nobody has updated yet), then name.
+func (a *arrivals) noteListed(items []corev1.Service) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seq == nil {
+		a.seq = map[types.UID]int{}
+	}
+	var fresh []*corev1.Service
+	for i := range items {
+		if _, ok := a.seq[items[i].UID]; !ok {
+			fresh = append(fresh, &items[i])
+		}
+	}
+	slices.SortFunc(fresh, func(x, y *corev1.Service) int {
+		if c := x.CreationTimestamp.Compare(y.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		if c := compareRevisions(x.ResourceVersion, y.ResourceVersion); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
+	})
+	for _, s := range fresh {
+		a.next++
+		a.seq[s.UID] = a.next
+	}
+}
+
+// compareRevisions orders resourceVersions as numbers where both are (etcd's are), else as
+// strings: "9" comes before "12".
+func compareRevisions(x, y string) int {
+	xn, xerr := strconv.ParseUint(x, 10, 64)
+	yn, yerr := strconv.ParseUint(y, 10, 64)
+	if xerr == nil && yerr == nil {
+		return cmp.Compare(xn, yn)
+	}
+	return strings.Compare(x, y)
 }
 
 func (a *arrivals) forget(o client.Object) bool {
@@ -144,7 +192,12 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	r.pace = newPacer(20*time.Millisecond, 3)
 	b := ctrl.NewControllerManagedBy(mgr).Named("ipam").
 		Watches(&corev1.Service{}, enqueueAll, builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(e event.CreateEvent) bool { return r.arrivals.note(e.Object) },
+			CreateFunc: func(e event.CreateEvent) bool {
+				if e.IsInInitialList {
+					return true // list order is by name, not creation: noteListed numbers these
+				}
+				return r.arrivals.note(e.Object)
+			},
 			DeleteFunc:  func(e event.DeleteEvent) bool { return r.arrivals.forget(e.Object) },
 			UpdateFunc:  func(event.UpdateEvent) bool { return true },
 			GenericFunc: func(event.GenericEvent) bool { return true },
@@ -218,6 +271,7 @@ func (r *IPAM) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	}
 	svcObjs := map[model.ServiceKey]*corev1.Service{}
 	var svcs []model.Service
+	r.arrivals.noteListed(svcList.Items)
 	for i := range svcList.Items {
 		s := &svcList.Items[i]
 		ms, _ := translate.Service(s)
