@@ -73,13 +73,13 @@ type Settle struct {
 // quietAllocs is how much a quiet process may allocate per Settle period.
 const quietAllocs = 16 << 20
 
-// followUp is, in Settle periods after the last pass, how long Settle keeps looking once it
-// has trimmed. A pass can set off work that pauses and resumes: at 100k routes GoBGP went
-// quiet for a second mid-send, the trim ran, and the rest of the send left 160 MB of
-// garbage that no collection took for minutes (the next goal was twice the live heap), so
-// herald idled at 520 MB instead of 330. A look costs a metrics read; a trim needs
-// Threshold of new garbage and a quiet period, and the looks end followUp periods after the
-// pass, so a process that keeps allocating is not collected over and over.
+// followUp is, in Settle periods after the last pass, how long Settle keeps looking. A
+// pass can set off work that pauses and resumes: at 100k routes GoBGP went quiet for a
+// second mid-send, the trim ran, and the rest of the send left 160 MB of garbage that no
+// collection took for minutes (the next goal was twice the live heap), so herald idled at
+// 500-520 MB with 290 MB live. A look costs a metrics read; a trim needs Threshold of new
+// garbage and a quiet period, and the looks end followUp periods after the pass, so a
+// process that keeps allocating is not collected over and over.
 const followUp = 30
 
 // NewSettle trims after quiet of d.
