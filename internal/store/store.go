@@ -139,35 +139,35 @@ func (s *Store) Put(want Allocations) (int, error) {
 	return n, nil
 }
 
-// Prune deletes every record whose Service is not in want, in one transaction, and returns
-// how many it deleted.
+// Prune deletes every record whose Service is not in want, and returns how many it deleted.
+// It looks first in a read transaction: most reconciles release nothing, and a write
+// transaction costs an fsync even when it changes nothing.
 func (s *Store) Prune(want Allocations) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAllocations)
-		var stale [][]byte
-		err := b.ForEach(func(k, _ []byte) error {
+	var stale [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAllocations).ForEach(func(k, _ []byte) error {
 			ns, name, _ := strings.Cut(string(k), "/")
 			if _, ok := want[model.ServiceKey{Namespace: ns, Name: name}]; !ok {
 				stale = append(stale, slices.Clone(k))
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
 	})
+	if err == nil && len(stale) > 0 {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketAllocations)
+			for _, k := range stale {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return 0, fmt.Errorf("deleting released allocations: %w", err)
 	}
-	return n, nil
+	return len(stale), nil
 }
 
 // Blob returns a named opaque value (nil when unset).
