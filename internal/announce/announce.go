@@ -145,6 +145,28 @@ func (n *Node) applyBGP(ctx context.Context, c *model.Cluster, allocs map[model.
 	snap.BGP, _ = n.speaker.Status(ctx)
 }
 
+// Withdraw takes the host routes of the gone addresses out of what the speaker advertises,
+// before the next Apply has planned anything: the owner calls it when it already knows that
+// many addresses are going (their Services are gone), so their withdrawal leaves while the
+// allocator is still releasing them. It reports how many peer routes it withdrew; a failure
+// is logged and left to the next Apply, which sets the whole state again.
+func (n *Node) Withdraw(ctx context.Context, gone map[netip.Addr]bool) int {
+	if n.speaker == nil || len(gone) == 0 {
+		return 0
+	}
+	desired, taken := bgp.Without(n.desired, gone)
+	if taken == 0 {
+		return 0
+	}
+	n.log.Info("bgp: withdrawing ahead of the plan", "peer_routes", taken)
+	if err := n.speaker.Set(ctx, desired); err != nil {
+		n.log.Error("withdrawing the routes of gone Services", "err", err)
+		return 0
+	}
+	n.desired = desired
+	return taken
+}
+
 func (n *Node) applyL2(runCtx context.Context, c *model.Cluster, allocs map[model.ServiceKey][]plan.Allocated, snap *status.Snapshot) {
 	if len(c.L2Policies) == 0 && n.l2 == nil {
 		return

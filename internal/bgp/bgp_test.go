@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -75,5 +76,34 @@ func TestDrain(t *testing.T) {
 	all := Drain(d, AllPeers)
 	if r := all[0].Peers[1].Routes[0]; len(r.Communities.Standard) != 1 || r.LocalPref != nil {
 		t.Fatalf("drained eBGP route %+v (no LOCAL_PREF to eBGP)", r)
+	}
+}
+
+func TestWithoutTakesOnlyTheGoneHostRoutes(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	d := []Instance{{Name: "i", Peers: []Peer{
+		{Name: "a", Routes: []Route{{Prefix: pfx("10.0.0.1/32")}, {Prefix: pfx("10.0.0.2/32")}, {Prefix: pfx("10.0.0.0/24")}}},
+		{Name: "b", Routes: []Route{{Prefix: pfx("2001:db8::1/128")}, {Prefix: pfx("10.0.0.1/32")}}},
+	}}}
+	gone := map[netip.Addr]bool{
+		netip.MustParseAddr("10.0.0.1"):    true,
+		netip.MustParseAddr("2001:db8::1"): true,
+		netip.MustParseAddr("10.0.0.0"):    true, // the aggregate's address: the /24 stays
+	}
+	got, taken := Without(d, gone)
+	if taken != 3 {
+		t.Fatalf("took %d routes, want 3", taken)
+	}
+	var left []string
+	for _, p := range got[0].Peers {
+		for _, r := range p.Routes {
+			left = append(left, p.Name+" "+r.Prefix.String())
+		}
+	}
+	if want := "[a 10.0.0.2/32 a 10.0.0.0/24]"; fmt.Sprint(left) != want {
+		t.Fatalf("left %v, want %s", left, want)
+	}
+	if len(d[0].Peers[0].Routes) != 3 || len(d[0].Peers[1].Routes) != 2 {
+		t.Fatal("Without modified its input")
 	}
 }

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/heraldlb/herald/internal/model"
@@ -55,4 +56,29 @@ func Draining(desired []Instance) bool {
 		}
 	}
 	return false
+}
+
+// Without returns desired with the host routes (/32, /128) of the gone addresses taken from
+// every peer, and how many peer routes it took. Only host routes: an aggregate may still
+// cover addresses that stay, and the next full plan decides it. The input is not modified.
+func Without(desired []Instance, gone map[netip.Addr]bool) ([]Instance, int) {
+	out := make([]Instance, len(desired))
+	taken := 0
+	for i, in := range desired {
+		out[i] = in
+		out[i].Peers = make([]Peer, len(in.Peers))
+		for j, p := range in.Peers {
+			out[i].Peers[j] = p
+			routes := make([]Route, 0, len(p.Routes))
+			for _, r := range p.Routes {
+				if r.Prefix.IsSingleIP() && gone[r.Prefix.Addr()] {
+					taken++
+					continue
+				}
+				routes = append(routes, r)
+			}
+			out[i].Peers[j].Routes = routes
+		}
+	}
+	return out, taken
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/heraldlb/herald/internal/manifest"
 	"github.com/heraldlb/herald/internal/memory"
 	"github.com/heraldlb/herald/internal/metrics"
+	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/plan"
 	"github.com/heraldlb/herald/internal/source/file"
 	"github.com/heraldlb/herald/internal/status"
@@ -193,6 +195,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 			s.Ingress = held // what this host handed out wins over a status copied into a manifest
 		}
 	}
+	r.withdrawGone(ctx, c)
 	results := r.alloc.Reconcile(c.Pools, c.Services)
 	want := store.Allocations{}
 	for _, res := range results {
@@ -243,6 +246,59 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	r.log.Info("reconciled", "services", len(results), "unsatisfied", unsatisfied, "pools", len(c.Pools),
 		"problems", len(built.Problems), "records_written", n, "duration", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// earlyWithdrawMin is how many addresses must be going before withdrawGone acts: below it
+// the allocator releases them in a few milliseconds and the normal apply is as quick.
+const earlyWithdrawMin = 1024
+
+// withdrawGone withdraws the routes of addresses whose Services are no longer in the
+// manifests, before the allocator runs: releasing 100k addresses and planning again takes
+// 0.1-0.3 s, and the routers need not wait for it (the withdrawal starts ~50 ms after the
+// change instead of ~250 ms). An address that any present Service holds, asks for, names
+// in its status or lists as an external IP stays (shared IPs, and an address moving to
+// another Service): the full apply that follows decides those.
+func (r *Runner) withdrawGone(ctx context.Context, c *model.Cluster) {
+	if r.node == nil {
+		return
+	}
+	if gone := goneAddrs(r.stored, c.Services); gone != nil {
+		r.node.Withdraw(ctx, gone)
+	}
+}
+
+// goneAddrs is the addresses held in stored by Services no longer among services, and by
+// none of those (see withdrawGone); nil when fewer than earlyWithdrawMin.
+func goneAddrs(stored store.Allocations, services []model.Service) map[netip.Addr]bool {
+	if len(stored) < len(services)+earlyWithdrawMin {
+		return nil // cheap test first: this runs on every reconcile
+	}
+	present := make(map[model.ServiceKey]bool, len(services))
+	keep := map[netip.Addr]bool{}
+	for i := range services {
+		s := &services[i]
+		present[s.Key] = true
+		for _, as := range [][]netip.Addr{stored[s.Key], s.Request.IPs, s.Ingress, s.ExternalIPs, s.ClusterIPs} {
+			for _, a := range as {
+				keep[a] = true
+			}
+		}
+	}
+	gone := map[netip.Addr]bool{}
+	for k, as := range stored {
+		if present[k] {
+			continue
+		}
+		for _, a := range as {
+			if !keep[a] {
+				gone[a] = true
+			}
+		}
+	}
+	if len(gone) < earlyWithdrawMin {
+		return nil
+	}
+	return gone
 }
 
 func (r *Runner) snapshot(b *manifest.Built, results []ipam.Result) *status.Snapshot {

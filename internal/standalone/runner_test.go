@@ -1,0 +1,65 @@
+package standalone
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/heraldlb/herald/internal/model"
+	"github.com/heraldlb/herald/internal/store"
+)
+
+// stored gives n Services ns/s0..s(n-1) the addresses 10.0.x.y in order.
+func storedN(n int) store.Allocations {
+	st := store.Allocations{}
+	for i := range n {
+		st[model.ServiceKey{Namespace: "ns", Name: fmt.Sprint("s", i)}] = []netip.Addr{netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})}
+	}
+	return st
+}
+
+func svc(name string) model.Service {
+	return model.Service{Key: model.ServiceKey{Namespace: "ns", Name: name}}
+}
+
+func TestGoneAddrs(t *testing.T) {
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
+	st := storedN(3000)
+
+	if g := goneAddrs(st, nil); len(g) != 3000 || !g[addr(0)] || !g[addr(2999)] {
+		t.Fatalf("every Service gone: %d addresses gone, want 3000", len(g))
+	}
+
+	// A few gone is the allocator's job: nothing early.
+	present := make([]model.Service, 0, 3000)
+	for i := range 2000 {
+		present = append(present, svc(fmt.Sprint("s", i)))
+	}
+	if g := goneAddrs(st, present); g != nil {
+		t.Fatalf("1000 gone (under %d): got %d addresses, want none", earlyWithdrawMin, len(g))
+	}
+
+	// 2000 gone, but present Services still hold, ask for, show in their status or list as an
+	// external IP four of their addresses (a shared IP; an address moving to another Service).
+	kept := svc("s0")
+	asks := svc("new-asks")
+	asks.Request.IPs = []netip.Addr{addr(2500)}
+	ingress := svc("new-ingress")
+	ingress.Ingress = []netip.Addr{addr(2600)}
+	external := svc("new-external")
+	external.ExternalIPs = []netip.Addr{addr(2700)}
+	shares := svc("s1000")
+	st[shares.Key] = []netip.Addr{addr(1001)} // s1000 shares s1001's address
+	g := goneAddrs(st, []model.Service{kept, asks, ingress, external, shares})
+	if len(g) != 3000-2-4 {
+		t.Fatalf("%d addresses gone, want %d", len(g), 3000-2-4)
+	}
+	for _, i := range []int{0, 1001, 2500, 2600, 2700} {
+		if g[addr(i)] {
+			t.Errorf("%s is withdrawn, but a present Service still has it", addr(i))
+		}
+	}
+	if !g[addr(1)] || !g[addr(2999)] || g[addr(1000)] {
+		t.Error("addresses of gone Services are kept, or one nobody held is withdrawn")
+	}
+}
