@@ -158,11 +158,13 @@ func (n *Node) Withdraw(ctx context.Context, gone map[netip.Addr]bool) int {
 	if taken == 0 {
 		return 0
 	}
+	start := time.Now()
 	n.log.Info("bgp: withdrawing ahead of the plan", "peer_routes", taken)
 	if err := n.speaker.Set(ctx, desired); err != nil {
 		n.log.Error("withdrawing the routes of gone Services", "err", err)
 		return 0
 	}
+	n.log.Info("bgp: withdrawn ahead of the plan", "duration", time.Since(start).Round(time.Microsecond))
 	n.desired = desired
 	return taken
 }

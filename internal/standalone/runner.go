@@ -284,7 +284,7 @@ func goneAddrs(stored store.Allocations, services []model.Service) map[netip.Add
 			}
 		}
 	}
-	gone := map[netip.Addr]bool{}
+	gone := make(map[netip.Addr]bool, len(stored)-len(services))
 	for k, as := range stored {
 		if present[k] {
 			continue
