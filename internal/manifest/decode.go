@@ -18,8 +18,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -231,11 +233,22 @@ func LoadFiles(paths ...string) (*Set, error) {
 	return set, nil
 }
 
-// Decode reads every document of one file.
+// Decode reads every document of one file. A large file's documents are decoded on every
+// core (see decodeParallel); the result is the same as reading them in order.
 func Decode(file string, data []byte) *Set {
-	set := &Set{}
 	docs := splitDocs(data)
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if len(docs.start) >= parallelMin && runtime.GOMAXPROCS(0) > 1 {
+		if set, ok := decodeParallel(file, docs); ok {
+			return set
+		}
+	}
+	return decodeStream(file, docs)
+}
+
+// decodeStream reads the documents one after the other with one YAML decoder.
+func decodeStream(file string, docs docSpans) *Set {
+	set := &Set{}
+	dec := yaml.NewDecoder(bytes.NewReader(docs.data))
 	for doc := 1; ; doc++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
@@ -248,16 +261,117 @@ func Decode(file string, data []byte) *Set {
 			set.add(src, Error, nil, "", "not valid YAML: "+err.Error())
 			break
 		}
-		if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
-			continue // an empty document, e.g. a leading "---"
-		}
-		root := n.Content[0]
-		src.Line = root.Line
-		if o := set.decodeDoc(src, root); o != nil {
-			o.text, o.textLine = docs.containing(root.Line)
-		}
+		set.decodeRoot(src, &n, docs)
 	}
 	return set
+}
+
+// decodeRoot decodes one parsed document, unless it is empty (e.g. a leading "---").
+func (s *Set) decodeRoot(src Source, n *yaml.Node, docs docSpans) {
+	if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
+		return
+	}
+	root := n.Content[0]
+	src.Line = root.Line
+	if o := s.decodeDoc(src, root); o != nil {
+		o.text, o.textLine = docs.containing(root.Line)
+	}
+}
+
+// parallelMin is how many documents a file needs before decodeParallel is worth its
+// goroutines; a variable so that tests run both paths on small inputs.
+var parallelMin = 256
+
+// decodeParallel decodes the documents of a file in chunks, one goroutine per core: each
+// chunk is the text of consecutive documents (splitDocs), read as a stream of its own, its
+// lines shifted to the file's. At 100k Services decoding was most of the first reconcile, on
+// one core. The chunks are merged in order and their document numbers offset, so objects,
+// problems and their order are what decodeStream gives. A syntax error (which decodeStream
+// reports in the stream's own words, and stops at) or a directive (which belongs to the
+// document after it, across a chunk's edge) sends the whole file to decodeStream: ok is
+// false.
+func decodeParallel(file string, docs docSpans) (*Set, bool) {
+	if bytes.HasPrefix(docs.data, []byte("%")) || bytes.Contains(docs.data, []byte("\n%")) {
+		return nil, false
+	}
+	type chunk struct {
+		set  Set
+		docs int // documents in the chunk, empty ones included
+		ok   bool
+	}
+	const perChunk = 512
+	chunks := make([]chunk, (len(docs.start)+perChunk-1)/perChunk)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				first := c * perChunk
+				chunks[c].docs, chunks[c].ok = chunks[c].set.decodeSpans(file, docs, first, min(first+perChunk, len(docs.start)))
+			}
+		}()
+	}
+	for c := range chunks {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
+	set := &Set{}
+	before := 0
+	for i := range chunks {
+		c := &chunks[i]
+		if !c.ok {
+			return nil, false
+		}
+		for _, o := range c.set.Objects {
+			o.Source.Doc += before
+		}
+		for j := range c.set.Problems {
+			c.set.Problems[j].Source.Doc += before
+		}
+		set.Merge(&c.set)
+		before += c.docs
+	}
+	return set, true
+}
+
+// decodeSpans decodes the text of documents from..to-1 as one stream, numbering documents
+// from 1 within it. It reports how many documents it held, and false on a syntax error.
+func (s *Set) decodeSpans(file string, docs docSpans, from, to int) (int, bool) {
+	start, line := docs.start[from], docs.line[from]
+	end := len(docs.data)
+	if to < len(docs.start) {
+		end = docs.start[to]
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(docs.data[start:end]))
+	n := 0
+	for {
+		var node yaml.Node
+		err := dec.Decode(&node)
+		if errors.Is(err, io.EOF) {
+			return n, true
+		}
+		if err != nil {
+			return n, false
+		}
+		n++
+		shiftLines(&node, line-1)
+		s.decodeRoot(Source{File: file, Doc: n}, &node, docs)
+	}
+}
+
+// shiftLines adds offset to the line of every node in a tree parsed from a document's own
+// text, so the lines are the file's.
+func shiftLines(n *yaml.Node, offset int) {
+	if offset == 0 {
+		return
+	}
+	n.Line += offset
+	for _, c := range n.Content {
+		shiftLines(c, offset)
+	}
 }
 
 // docSpans are a file's documents as text: where each "---" line starts (in bytes and lines).
@@ -286,17 +400,22 @@ func splitDocs(data []byte) docSpans {
 	return d
 }
 
+// span returns document text i and the line it starts on.
+func (d docSpans) span(i int) ([]byte, int) {
+	end := len(d.data)
+	if i+1 < len(d.start) {
+		end = d.start[i+1]
+	}
+	return d.data[d.start[i]:end:end], d.line[i]
+}
+
 // containing returns the document text holding a line, and the line it starts on.
 func (d docSpans) containing(line int) ([]byte, int) {
 	i, found := slices.BinarySearch(d.line, line)
 	if !found {
 		i--
 	}
-	end := len(d.data)
-	if i+1 < len(d.start) {
-		end = d.start[i+1]
-	}
-	return d.data[d.start[i]:end:end], d.line[i]
+	return d.span(i)
 }
 
 // decodeDoc adds the document's object, which it also returns (nil when it added none).
