@@ -429,34 +429,25 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) *Object {
 		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
 		return nil
 	}
-	raw, err := json.Marshal(jsonable(v))
+	v = jsonable(v) // keys of any type become strings, so headOf and encoding/json see the same document
+	raw, err := json.Marshal(v)
 	if err != nil {
 		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
 		return nil
 	}
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
-		Items []json.RawMessage `json:"items"`
-	}
-	_ = json.Unmarshal(raw, &head)
-	o := &Object{Source: src, APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
-		Namespace: head.Metadata.Namespace}
+	head := headOf(v)
+	o := &Object{Source: src, APIVersion: head.apiVersion, Kind: head.kind, Name: head.name, Namespace: head.namespace}
 	switch {
-	case head.APIVersion == "" || head.Kind == "":
+	case head.apiVersion == "" || head.kind == "":
 		s.add(src, Error, nil, "", "document has no apiVersion or kind")
 		return nil
-	case head.Kind == "List" || strings.HasSuffix(head.Kind, "List") && head.Items != nil:
+	case head.kind == "List" || strings.HasSuffix(head.kind, "List") && head.items:
 		s.decodeList(src, root)
 		return nil
 	}
-	k, ok := kinds[gvk{head.APIVersion, head.Kind}]
+	k, ok := kinds[gvk{head.apiVersion, head.kind}]
 	if !ok {
-		s.add(src, Warning, o, "", fmt.Sprintf("%s %s is not a kind Herald reads; ignored", head.APIVersion, head.Kind)+kindHint(head.APIVersion, head.Kind))
+		s.add(src, Warning, o, "", fmt.Sprintf("%s %s is not a kind Herald reads; ignored", head.apiVersion, head.kind)+kindHint(head.apiVersion, head.kind))
 		return nil
 	}
 	obj := k.new()
@@ -485,6 +476,28 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) *Object {
 	o.Obj = obj
 	s.Objects = append(s.Objects, o)
 	return o
+}
+
+// head is what identifies a document: read from the decoded values, since parsing the
+// document's JSON once more only for these took a sixth of decoding it. A field of another
+// type than a string reads as empty, as encoding/json leaves it.
+type head struct {
+	apiVersion, kind, name, namespace string
+	// items: the document has an items array (a List, even an empty one).
+	items bool
+}
+
+func headOf(v any) head {
+	doc, _ := v.(map[string]any)
+	h := head{}
+	h.apiVersion, _ = doc["apiVersion"].(string)
+	h.kind, _ = doc["kind"].(string)
+	if md, ok := doc["metadata"].(map[string]any); ok {
+		h.name, _ = md["name"].(string)
+		h.namespace, _ = md["namespace"].(string)
+	}
+	_, h.items = doc["items"].([]any)
+	return h
 }
 
 func (s *Set) decodeList(src Source, root *yaml.Node) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.yaml.in/yaml/v3"
 )
 
 const svcDoc = "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: ns}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n"
@@ -96,5 +97,25 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestHeadReadsLikeJSON(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		want head
+	}{
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: b}\n", head{"v1", "Service", "a", "b", false}},
+		{"apiVersion: v1\nkind: 5\nmetadata: {name: [x]}\n", head{apiVersion: "v1"}},
+		{"apiVersion: v1\nkind: ServiceList\nitems: []\n1: a\n", head{"v1", "ServiceList", "", "", true}},
+		{"apiVersion: v1\nkind: List\nitems: 3\n", head{apiVersion: "v1", kind: "List"}},
+	} {
+		var v any
+		if err := yaml.Unmarshal([]byte(c.doc), &v); err != nil {
+			t.Fatal(err)
+		}
+		if got := headOf(jsonable(v)); got != c.want {
+			t.Errorf("%q: head %+v, want %+v", c.doc, got, c.want)
+		}
 	}
 }
