@@ -64,7 +64,8 @@ type Runner struct {
 	loader *file.Loader
 	alloc  *ipam.Allocator
 	store  *store.Store
-	// stored mirrors the database, so that only changes are written.
+	// stored is what the database held at start, for the first reconcile; later ones take
+	// the same from the last results, so 100k Services' addresses are not kept twice.
 	stored store.Allocations
 	// node runs this node's BGP speakers and L2 responder (the L2 part only once an L2 policy
 	// exists, so a host that does not use L2 binds no heartbeat port); nil without --node.
@@ -189,20 +190,19 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	start := time.Now()
 	built := r.loader.Load()
 	c := &built.Cluster
+	held := r.stored
+	if held == nil {
+		held = allocationsOf(r.results)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
-		if held, ok := r.stored[s.Key]; ok {
-			s.Ingress = held // what this host handed out wins over a status copied into a manifest
+		if as, ok := held[s.Key]; ok {
+			s.Ingress = as // what this host handed out wins over a status copied into a manifest
 		}
 	}
-	r.withdrawGone(ctx, c)
+	r.withdrawGone(ctx, c, held)
 	results := r.alloc.Reconcile(c.Pools, c.Services)
-	want := store.Allocations{}
-	for _, res := range results {
-		if len(res.Addrs) > 0 {
-			want[res.Service] = res.Addrs
-		}
-	}
+	want := allocationsOf(results)
 	n, err := r.store.Put(want)
 	if err != nil {
 		return err
@@ -214,7 +214,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("saving the last good manifests: %w", err)
 	}
-	r.stored = want
+	r.stored = nil
 	snap := r.snapshot(built, results)
 	if r.node != nil {
 		r.node.Apply(ctx, r.runCtx, c, announce.Allocations(results), snap)
@@ -258,13 +258,24 @@ const earlyWithdrawMin = 1024
 // change instead of ~250 ms). An address that any present Service holds, asks for, names
 // in its status or lists as an external IP stays (shared IPs, and an address moving to
 // another Service): the full apply that follows decides those.
-func (r *Runner) withdrawGone(ctx context.Context, c *model.Cluster) {
+func (r *Runner) withdrawGone(ctx context.Context, c *model.Cluster, held store.Allocations) {
 	if r.node == nil {
 		return
 	}
-	if gone := goneAddrs(r.stored, c.Services); gone != nil {
+	if gone := goneAddrs(held, c.Services); gone != nil {
 		r.node.Withdraw(ctx, gone)
 	}
+}
+
+// allocationsOf is what each Service holds, as the database records it.
+func allocationsOf(results []ipam.Result) store.Allocations {
+	out := make(store.Allocations, len(results))
+	for _, res := range results {
+		if len(res.Addrs) > 0 {
+			out[res.Service] = res.Addrs
+		}
+	}
+	return out
 }
 
 // goneAddrs is the addresses held in stored by Services no longer among services, and by
