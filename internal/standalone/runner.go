@@ -257,12 +257,15 @@ const earlyWithdrawMin = 1024
 // 0.1-0.3 s, and the routers need not wait for it (the withdrawal starts ~50 ms after the
 // change instead of ~250 ms). An address that any present Service holds, asks for, names
 // in its status or lists as an external IP stays (shared IPs, and an address moving to
-// another Service): the full apply that follows decides those.
+// another Service): the full apply that follows decides those. So does everything when a
+// present Service of Herald's has no address yet and asks for none: the allocator may hand
+// it one of the released addresses, whose route would then go and come back (a namespace
+// renamed, its Services deleted and created again in one edit).
 func (r *Runner) withdrawGone(ctx context.Context, c *model.Cluster, held store.Allocations) {
 	if r.node == nil {
 		return
 	}
-	if gone := goneAddrs(held, c.Services); gone != nil {
+	if gone := goneAddrs(held, c.Services, r.alloc.Ours); gone != nil {
 		r.node.Withdraw(ctx, gone)
 	}
 }
@@ -279,8 +282,9 @@ func allocationsOf(results []ipam.Result) store.Allocations {
 }
 
 // goneAddrs is the addresses held in stored by Services no longer among services, and by
-// none of those (see withdrawGone); nil when fewer than earlyWithdrawMin.
-func goneAddrs(stored store.Allocations, services []model.Service) map[netip.Addr]bool {
+// none of those (see withdrawGone); nil when fewer than earlyWithdrawMin, or when one of
+// services that ours says Herald allocates for could take any address.
+func goneAddrs(stored store.Allocations, services []model.Service, ours func(*model.Service) bool) map[netip.Addr]bool {
 	if len(stored) < len(services)+earlyWithdrawMin {
 		return nil // cheap test first: this runs on every reconcile
 	}
@@ -289,6 +293,9 @@ func goneAddrs(stored store.Allocations, services []model.Service) map[netip.Add
 	for i := range services {
 		s := &services[i]
 		present[s.Key] = true
+		if len(stored[s.Key]) == 0 && len(s.Request.IPs) == 0 && len(s.Ingress) == 0 && ours(s) {
+			return nil
+		}
 		for _, as := range [][]netip.Addr{stored[s.Key], s.Request.IPs, s.Ingress, s.ExternalIPs, s.ClusterIPs} {
 			for _, a := range as {
 				keep[a] = true

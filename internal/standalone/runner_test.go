@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/model"
 	"github.com/heraldlb/herald/internal/store"
 )
@@ -19,14 +20,15 @@ func storedN(n int) store.Allocations {
 }
 
 func svc(name string) model.Service {
-	return model.Service{Key: model.ServiceKey{Namespace: "ns", Name: name}}
+	return model.Service{Key: model.ServiceKey{Namespace: "ns", Name: name}, Type: "LoadBalancer"}
 }
 
 func TestGoneAddrs(t *testing.T) {
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
 	st := storedN(3000)
+	ours := ipam.New(ipam.DefaultConfig()).Ours
 
-	if g := goneAddrs(st, nil); len(g) != 3000 || !g[addr(0)] || !g[addr(2999)] {
+	if g := goneAddrs(st, nil, ours); len(g) != 3000 || !g[addr(0)] || !g[addr(2999)] {
 		t.Fatalf("every Service gone: %d addresses gone, want 3000", len(g))
 	}
 
@@ -35,7 +37,7 @@ func TestGoneAddrs(t *testing.T) {
 	for i := range 2000 {
 		present = append(present, svc(fmt.Sprint("s", i)))
 	}
-	if g := goneAddrs(st, present); g != nil {
+	if g := goneAddrs(st, present, ours); g != nil {
 		t.Fatalf("1000 gone (under %d): got %d addresses, want none", earlyWithdrawMin, len(g))
 	}
 
@@ -48,9 +50,20 @@ func TestGoneAddrs(t *testing.T) {
 	ingress.Ingress = []netip.Addr{addr(2600)}
 	external := svc("new-external")
 	external.ExternalIPs = []netip.Addr{addr(2700)}
+	external.Type = "ClusterIP" // as externalIPs are used: no LoadBalancer address of its own to wait for
 	shares := svc("s1000")
 	st[shares.Key] = []netip.Addr{addr(1001)} // s1000 shares s1001's address
-	g := goneAddrs(st, []model.Service{kept, asks, ingress, external, shares})
+	// A new Service that takes any address could be given one of the released ones: then
+	// nothing goes early. One that is not Herald's (another class, not a LoadBalancer)
+	// changes nothing.
+	if g := goneAddrs(st, []model.Service{kept, svc("new-any")}, ours); g != nil {
+		t.Fatalf("a new Service may take a released address, yet %d go early", len(g))
+	}
+	other := svc("other-class")
+	other.LoadBalancerClass = "example.com/other"
+	clusterIP := svc("cluster-ip")
+	clusterIP.Type = "ClusterIP"
+	g := goneAddrs(st, []model.Service{kept, asks, ingress, other, clusterIP, external, shares}, ours)
 	if len(g) != 3000-2-4 {
 		t.Fatalf("%d addresses gone, want %d", len(g), 3000-2-4)
 	}
