@@ -216,8 +216,10 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	}
 	r.stored = nil
 	snap := r.snapshot(built, results)
+	allocs := announce.Allocations(results)
+	var planned announce.Plans
 	if r.node != nil {
-		r.node.Apply(ctx, r.runCtx, c, announce.Allocations(results), snap)
+		planned = r.node.Apply(ctx, r.runCtx, c, allocs, snap)
 	} else if len(c.L2Policies) > 0 {
 		snap.Problems = append(snap.Problems, status.Problem{Severity: "warning", Source: "l2", Object: "L2AnnouncementPolicy",
 			Message: "L2 policies need --node: this host answers ARP/NDP as one of the manifests' nodes"})
@@ -227,7 +229,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		return err
 	}
 	n += pruned
-	snap.Findings = r.findings(built, results, snap)
+	snap.Findings = r.findings(built, results, allocs, planned, snap)
 	r.built, r.results = built, results
 	r.reconciles++
 	snap.Reconciles, snap.ReconcileDuration = r.reconciles, time.Since(start)
@@ -337,7 +339,9 @@ func (r *Runner) refresh(ctx context.Context) {
 		return
 	}
 	if liveState(&next) != liveState(r.last) {
-		next.Findings = r.findings(r.built, r.results, &next) // a session or L2 owner changed
+		// A session or an L2 owner changed: the plans did not, but they are not kept (at
+		// 100k Services they would hold tens of MB for this rare case), so plan again.
+		next.Findings = r.findings(r.built, r.results, announce.Allocations(r.results), announce.Plans{}, &next)
 	}
 	next.Generated = time.Now()
 	r.last = &next
@@ -424,14 +428,21 @@ func DoctorL2(l *status.L2) *doctor.L2Live {
 }
 
 // findings runs doctor's checks (without probes) on what this reconcile built, for the page.
-func (r *Runner) findings(b *manifest.Built, results []ipam.Result, snap *status.Snapshot) []status.Finding {
+// planned holds the plans the node's Apply made of the same input; a side it lacks is planned
+// here.
+func (r *Runner) findings(b *manifest.Built, results []ipam.Result, allocs map[model.ServiceKey][]plan.Allocated, planned announce.Plans, snap *status.Snapshot) []status.Finding {
 	c := &b.Cluster
-	allocs := announce.Allocations(results)
 	opts := r.cfg.Announce.Plan
+	if planned.BGP == nil {
+		planned.BGP = plan.Compute(plan.Input{Cluster: c, Allocations: allocs, Options: opts})
+	}
+	if planned.L2 == nil && len(c.L2Policies) > 0 {
+		planned.L2 = plan.ComputeL2(plan.Input{Cluster: c, Allocations: allocs, Options: opts})
+	}
 	in := &doctor.Input{Cluster: c, ManifestProblems: DoctorProblems(b.Problems), Results: results, Pools: r.alloc.Pools(),
-		Plan: plan.Compute(plan.Input{Cluster: c, Allocations: allocs, Options: opts}), PlanOptions: opts, Node: r.cfg.Node, BGP: snap.BGP}
+		Plan: planned.BGP, PlanOptions: opts, Node: r.cfg.Node, BGP: snap.BGP}
 	if len(c.L2Policies) > 0 {
-		in.L2Plan = plan.ComputeL2(plan.Input{Cluster: c, Allocations: allocs, Options: opts})
+		in.L2Plan = planned.L2
 	}
 	if snap.L2 != nil {
 		in.L2 = DoctorL2(snap.L2)
