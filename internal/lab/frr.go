@@ -151,10 +151,12 @@ type Summary struct {
 	} `json:"peers"`
 }
 
+const summaryCmd = "show bgp ipv4 unicast summary json"
+
 // Summary returns the IPv4 unicast summary.
 func (f *FRR) Summary() (Summary, error) {
 	var s Summary
-	err := f.VtyshJSON("show bgp ipv4 unicast summary json", &s)
+	err := f.VtyshJSON(summaryCmd, &s)
 	return s, err
 }
 
@@ -269,14 +271,19 @@ func (f *FRR) Route(prefix string) (RouteDetail, error) {
 }
 
 // FIBRoutes returns how many BGP routes zebra has installed in the kernel (FIB).
-func (f *FRR) FIBRoutes() (int, error) {
+func (f *FRR) FIBRoutes() (int, error) { return fibRoutes(f.VtyshJSON) }
+
+const fibCmd = "show ip route summary json"
+
+// fibRoutes reads the FIB count of BGP routes from `show ip route summary json`, run by run.
+func fibRoutes(run func(cmd string, into any) error) (int, error) {
 	var s struct {
 		Routes []struct {
 			Type string `json:"type"`
 			FIB  int    `json:"fib"`
 		} `json:"routes"`
 	}
-	if err := f.VtyshJSON("show ip route summary json", &s); err != nil {
+	if err := run(fibCmd, &s); err != nil {
 		return 0, err
 	}
 	for _, r := range s.Routes {
