@@ -238,7 +238,7 @@ func BenchmarkConvergence200(b *testing.B) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			for {
-				if fib, err := bl.router.FIBRoutes(); err == nil && fib == i+1 {
+				if fib, err := bl.poll.FIBRoutes(); err == nil && fib == i+1 {
 					break
 				}
 				time.Sleep(2 * time.Millisecond)
