@@ -49,14 +49,41 @@ func TestMassRemovalKeepsWhatStays(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "gone.yaml"), strings.Join(removed, "---\n"))
 	writeFile(t, filepath.Join(dir, "kept.yaml"), kept)
 	h := l.StartHerald("n1", "n1", "--node", "n1", "-f", dir)
+	// The benchmarks' poller (kept vty connections) reads the router here, and must agree
+	// with vtysh.
+	poll, err := router.Poller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poll.Close()
+	prefixes := func() (string, int) {
+		s, err := poll.Summary()
+		if err != nil {
+			return err.Error(), 0
+		}
+		p := s.Peers["192.0.2.11"]
+		return p.State, p.PfxRcd
+	}
 
 	// Every Service but mover holds an address (shared-a and shared-b one between them).
 	l.WaitFor("the routes of every Service", 60*time.Second, func() string {
-		if st, n, _ := peerState(router); st != "Established" || n != gone+1 {
+		if st, n := prefixes(); st != "Established" || n != gone+1 {
 			return fmt.Sprintf("%s with %d prefixes", st, n)
 		}
 		return ""
 	})
+	if st, n, _ := peerState(router); st != "Established" || n != gone+1 {
+		t.Fatalf("vtysh reads %s with %d prefixes where the poller read %d", st, n, gone+1)
+	}
+	l.WaitFor("the routes in the router's kernel", 30*time.Second, func() string {
+		if fib, err := poll.FIBRoutes(); err != nil || fib != gone+1 {
+			return fmt.Sprintf("%d (%v)", fib, err)
+		}
+		return ""
+	})
+	if fib, err := router.FIBRoutes(); err != nil || fib != gone+1 {
+		t.Errorf("vtysh reads %d BGP routes in the router's FIB (%v) where the poller read %d", fib, err, gone+1)
+	}
 	snap, err := h.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +104,7 @@ func TestMassRemovalKeepsWhatStays(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.WaitFor("only the two kept routes", 60*time.Second, func() string {
-		if st, n, _ := peerState(router); st != "Established" || n != 2 {
+		if st, n := prefixes(); st != "Established" || n != 2 {
 			return fmt.Sprintf("%s with %d prefixes", st, n)
 		}
 		return ""
