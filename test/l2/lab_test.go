@@ -96,11 +96,14 @@ func newLAN(t testing.TB, extraArgs ...string) *lan {
 			"net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.default.keep_addr_on_down=1")
 		l.Attach(n, "eth0", "sw", "br0", v4+"/24", v6+"/64")
 		for _, v := range l.vips {
-			bits := "/32"
+			add := []string{"ip", "addr", "add", v + "/32", "dev", "lo"}
 			if strings.Contains(v, ":") {
-				bits = "/128"
+				// nodad: an IPv6 address is tentative until the kernel's DAD work runs, even
+				// on lo where it checks nothing, and binding to it fails until then (seen
+				// once in CI on a busy machine: "bind: cannot assign requested address").
+				add = []string{"ip", "addr", "add", v + "/128", "dev", "lo", "nodad"}
 			}
-			l.Exec(n, "ip", "addr", "add", v+bits, "dev", "lo")
+			l.Exec(n, add...)
 			l.serve(n, v)
 		}
 		manifests += nodeManifest(n, v4, v6)
