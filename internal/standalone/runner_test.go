@@ -10,7 +10,7 @@ import (
 	"github.com/heraldlb/herald/internal/store"
 )
 
-// stored gives n Services ns/s0..s(n-1) the addresses 10.0.x.y in order.
+// storedN gives n Services ns/s0..s(n-1) the addresses 10.0.x.y in order.
 func storedN(n int) store.Allocations {
 	st := store.Allocations{}
 	for i := range n {
