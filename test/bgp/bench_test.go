@@ -2,6 +2,8 @@ package bgp
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldlb/herald/internal/lab"
+	"github.com/heraldlb/herald/internal/status"
 	"github.com/heraldlb/herald/test/netlab"
 )
 
@@ -21,14 +24,25 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./test/bgp/
 //
-// Every figure goes to BENCHMARKS.md with this command.
+// Every figure goes to BENCHMARKS.md with this command. With HERALD_BENCH_PROFILES set to a
+// directory, the Herald runs also save there its heap once idle and a CPU profile of the
+// withdrawal (herald-N-heap.pprof, herald-N-withdraw-cpu.pprof).
 
+// benchRouter sends the node nothing, as the configuration `herald router-config` generates
+// does (route-map HERALD-OUT deny): otherwise FRR sends every route back to the speaker it
+// came from, and GoBGP keeps all of them in its adj-RIB-in (34 MB at 100k) and processes
+// them twice (the routes and then their withdrawals) while being measured. Every speaker
+// meets the same router.
 const benchRouter = `frr defaults traditional
 log stdout
 router bgp 65001
  no bgp ebgp-requires-policy
  neighbor 192.0.2.11 remote-as 65010
  neighbor 192.0.2.11 timers 3 9
+ address-family ipv4 unicast
+  neighbor 192.0.2.11 route-map NODES-OUT out
+ exit-address-family
+route-map NODES-OUT deny 10
 `
 
 const benchNodeFRR = `frr defaults traditional
@@ -144,10 +158,49 @@ func benchHerald(b *testing.B, n int) {
 	report(b, "to", bgpT, kernelT)
 	b.ReportMetric(time.Since(applied).Seconds()-time.Since(start.Add(kernelT)).Seconds(), "s-speaker-to-kernel")
 	reportRSS(b, h.Cmd.Process.Pid)
+	profiles := os.Getenv("HERALD_BENCH_PROFILES")
+	var cpu <-chan error
+	if profiles != "" {
+		sock := filepath.Join(h.State, status.SocketName)
+		if err := saveProfile(sock, "heap?gc=1", filepath.Join(profiles, fmt.Sprintf("herald-%d-heap.pprof", n))); err != nil {
+			b.Fatal(err)
+		}
+		cpu = startProfile(sock, "profile?seconds=3", filepath.Join(profiles, fmt.Sprintf("herald-%d-withdraw-cpu.pprof", n)))
+	}
 	start = time.Now()
 	os.Remove(filepath.Join(dir, "services.yaml"))
 	bgpT, kernelT = bl.until(b, start, 0)
 	report(b, "withdraw", bgpT, kernelT)
+	if cpu != nil {
+		if err := <-cpu; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// startProfile fetches a profile from the agent's pprof endpoint in the background; the CPU
+// profiler needs a moment to start, which the caller's measurement should not include.
+func startProfile(socket, what, to string) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- saveProfile(socket, what, to) }()
+	time.Sleep(100 * time.Millisecond)
+	return done
+}
+
+func saveProfile(socket, what, to string) error {
+	resp, err := status.SocketClient(socket).Get("http://herald/debug/pprof/" + what)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	return os.WriteFile(to, data, 0o644)
 }
 
 func benchFRR(b *testing.B, n int) {
@@ -185,11 +238,14 @@ func benchFRR(b *testing.B, n int) {
 }
 
 // reportRSS reports the speaker's RSS at convergence and again after idling 10 s, which is what
-// it holds from then on (a Go process gives back a burst's free heap only after it).
+// it holds from then on (a Go process gives back a burst's free heap only after it), and of
+// that idle RSS the anonymous part: its own memory, without the pages of its executable and
+// libraries mapped from the page cache.
 func reportRSS(b *testing.B, pid int) {
 	b.ReportMetric(float64(netlab.RSS(pid))/(1<<20), "MB-rss")
 	time.Sleep(10 * time.Second)
 	b.ReportMetric(float64(netlab.RSS(pid))/(1<<20), "MB-rss-idle")
+	b.ReportMetric(float64(netlab.RSSAnon(pid))/(1<<20), "MB-rss-idle-anon")
 }
 
 // benchBareGoBGP is GoBGP v4 as a bare library (test/bgp/baregobgp): one AddPath of the n

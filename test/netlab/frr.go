@@ -36,13 +36,19 @@ func (l *Lab) StartFRR(ns, bgpdConf, bfddConf string) *FRR {
 }
 
 // RSS returns a process's resident set size in bytes.
-func RSS(pid int) int64 {
+func RSS(pid int) int64 { return procStatusKB(pid, "VmRSS:") }
+
+// RSSAnon is the anonymous part of RSS: the heap and stacks, without file pages mapped in.
+func RSSAnon(pid int) int64 { return procStatusKB(pid, "RssAnon:") }
+
+// procStatusKB reads a kB field of /proc/PID/status, in bytes; 0 when it cannot.
+func procStatusKB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024
 		}
