@@ -342,19 +342,26 @@ func (in *instance) softResetOut(ctx context.Context) {
 	}
 }
 
+// originIGP and nextHopSelf4 are shared by every IPv4 path: GoBGP keeps the attributes it
+// is given and never changes one in place (setting a next hop or an attribute replaces it),
+// so 100k paths need not hold 200k copies of the same two (7.5 MB).
+var (
+	originIGP       = gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)
+	nextHopSelf4, _ = gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
+)
+
 // path builds a locally originated path: ORIGIN IGP, next hop "self" (GoBGP fills in the
 // session's local address), no other attribute; per-peer attributes come from the policy.
 func path(p netip.Prefix, withdraw bool) *apiutil.Path {
 	nlri, _ := gbgp.NewIPAddrPrefix(p)
-	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
 	fam := gbgp.RF_IPv4_UC
+	var attrs []gbgp.PathAttributeInterface
 	if p.Addr().Is4() {
-		nh, _ := gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
-		attrs = append(attrs, nh)
+		attrs = []gbgp.PathAttributeInterface{originIGP, nextHopSelf4}
 	} else {
 		fam = gbgp.RF_IPv6_UC
 		mp, _ := gbgp.NewPathAttributeMpReachNLRI(fam, []gbgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
-		attrs = append(attrs, mp)
+		attrs = []gbgp.PathAttributeInterface{originIGP, mp}
 	}
 	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}
 }
