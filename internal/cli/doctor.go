@@ -171,8 +171,8 @@ func probes(ctx context.Context, in *doctor.Input) map[string]bgp.ProbeResult {
 }
 
 func resultsFrom(s *status.Snapshot) []ipam.Result {
-	out := make([]ipam.Result, 0, len(s.Services))
-	for _, sv := range s.Services {
+	out := make([]ipam.Result, 0, s.Services.Len())
+	for sv := range s.Services.All() {
 		r := ipam.Result{Service: model.ServiceKey{Namespace: sv.Namespace, Name: sv.Name}, Satisfied: sv.Satisfied,
 			Reason: ipam.Reason(sv.Reason), Message: sv.Message, Pools: sv.Pools}
 		for _, ip := range sv.IPs {

@@ -49,11 +49,11 @@ func ipamCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.output != "table" {
-				return g.print(s.Services)
+				return g.print(s.Services.Rows())
 			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAMESPACE/NAME\tIPS\tPOOL\tSTATUS")
-			for _, sv := range s.Services {
+			for sv := range s.Services.All() {
 				st := "satisfied"
 				if !sv.Satisfied {
 					st = sv.Reason + ": " + sv.Message

@@ -177,13 +177,13 @@ func renderTree(w io.Writer, s *status.Snapshot, now time.Time) {
 		t.add(2, "%s", line)
 	}
 	without := 0
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		if !sv.Satisfied {
 			without++
 		}
 	}
-	t.add(1, "services: %d, %d without an address", len(s.Services), without)
-	for _, sv := range s.Services {
+	t.add(1, "services: %d, %d without an address", s.Services.Len(), without)
+	for sv := range s.Services.All() {
 		if sv.Satisfied {
 			t.add(2, "%s/%s  %s  (%s)", sv.Namespace, sv.Name, strings.Join(sv.IPs, ", "), strings.Join(sv.Pools, ", "))
 		} else {

@@ -23,10 +23,10 @@ func TestRenderTree(t *testing.T) {
 			{Name: "lan", Total: big.NewInt(254), Used: 2, Available: big.NewInt(252)},
 			{Name: "late", Conflicting: true, ConflictsWith: "lan", Total: big.NewInt(8), Available: big.NewInt(0)},
 		},
-		Services: []status.Service{
-			{Namespace: "demo", Name: "web", IPs: []string{"10.0.0.10"}, Pools: []string{"lan"}, Satisfied: true},
-			{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "pool lan has no free IPv4 address"},
-		},
+		Services: status.ServiceRows(
+			status.Service{Namespace: "demo", Name: "web", IPs: []string{"10.0.0.10"}, Pools: []string{"lan"}, Satisfied: true},
+			status.Service{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "pool lan has no free IPv4 address"},
+		),
 		Problems: []status.Problem{{Severity: "error", Source: "pools.yaml", Object: "LoadBalancerIPPool late", Field: "spec.blocks[0]", Message: "overlaps lan"}},
 		L2: &status.L2{Node: "node-1", Nodes: []status.L2Node{{Name: "node-1", State: "self"}, {Name: "node-2", State: "down"}},
 			Announcements: []status.L2Announcement{

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/big"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/status"
 )
 
@@ -19,13 +21,15 @@ func BenchmarkScrape(b *testing.B) {
 	for i := range 50 {
 		snap.Pools = append(snap.Pools, status.Pool{Name: fmt.Sprintf("pool-%d", i), Total: big.NewInt(254), Used: 200, Available: big.NewInt(54)})
 	}
-	for i := range 10000 {
-		r := "satisfied"
+	// As agents publish them: results, rendered into rows as the scrape reads them.
+	results := make([]ipam.Result, 10000)
+	for i := range results {
+		results[i] = ipam.Result{Satisfied: true, Reason: "satisfied", Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})}}
 		if i%100 == 0 {
-			r = "out_of_ips"
+			results[i] = ipam.Result{Reason: ipam.OutOfIPs}
 		}
-		snap.Services = append(snap.Services, status.Service{Reason: r})
 	}
+	snap.Services = status.ServicesOf(results)
 	for i := range 4 {
 		in := bgp.InstanceStatus{Name: fmt.Sprintf("inst-%d", i)}
 		for p := range 16 {

@@ -137,7 +137,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(poolDisabled, b2f(p.Disabled), p.Name)
 	}
 	byReason := map[string]float64{}
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		byReason[sv.Reason]++
 	}
 	for r, n := range byReason {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldlb/herald/internal/bgp"
+	"github.com/heraldlb/herald/internal/ipam"
 	"github.com/heraldlb/herald/internal/status"
 )
 
@@ -39,7 +40,7 @@ func TestCollectorReflectsSnapshot(t *testing.T) {
 			{Name: "v6", Total: new(big.Int).Lsh(big.NewInt(1), 64), Available: new(big.Int).Lsh(big.NewInt(1), 64)},
 			{Name: "late", Conflicting: true, Total: big.NewInt(8), Available: big.NewInt(0)},
 		},
-		Services: []status.Service{{Reason: "satisfied"}, {Reason: "satisfied"}, {Reason: "out_of_ips"}},
+		Services: status.ServicesOf([]ipam.Result{{Satisfied: true, Reason: "satisfied"}, {Satisfied: true, Reason: "satisfied"}, {Reason: ipam.OutOfIPs}}),
 		Problems: []status.Problem{{Severity: "error"}},
 		BGP: []bgp.InstanceStatus{{Name: "tor", Peers: []bgp.PeerStatus{
 			{Address: "192.0.2.1", State: bgp.StateEstablished, Since: now.Add(-90 * time.Second), BFD: "up", Draining: true,

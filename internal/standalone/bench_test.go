@@ -36,7 +36,7 @@ func BenchmarkFirstReconcile(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				go func() {
 					for {
-						if s, _ := r.Holder().Get(); len(s.Services) == n {
+						if s, _ := r.Holder().Get(); s.Services.Len() == n {
 							var m runtime.MemStats
 							runtime.GC()
 							runtime.ReadMemStats(&m)

@@ -324,7 +324,7 @@ func goneAddrs(stored store.Allocations, services []model.Service, ours func(*mo
 func (r *Runner) snapshot(b *manifest.Built, results []ipam.Result) *status.Snapshot {
 	s := &status.Snapshot{Generated: time.Now(), Mode: "standalone", Node: r.cfg.Node, Sources: r.cfg.Paths}
 	s.Pools = status.PoolsFrom(r.alloc.Pools())
-	s.Services = status.ServicesFrom(results)
+	s.Services = status.ServicesOf(results)
 	s.Problems = Problems(b.Problems)
 	return s
 }

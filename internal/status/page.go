@@ -117,7 +117,7 @@ func newPageView(s *Snapshot, now time.Time) *pageView {
 			v.L2 = append(v.L2, row)
 		}
 	}
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		if !sv.Satisfied {
 			why := ipam.Reason(sv.Reason).Meaning()
 			if sv.Message != "" {
@@ -198,7 +198,7 @@ func newTopology(s *Snapshot) topology {
 		}
 	}
 	vipSet := map[string]bool{}
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		for _, ip := range sv.IPs {
 			vipSet[ip] = true
 		}

@@ -24,11 +24,11 @@ func testSnapshot(now time.Time) *Snapshot {
 		}}},
 		Pools: []Pool{{Name: "lan", Total: big.NewInt(200), Used: 50, Available: big.NewInt(150)},
 			{Name: "late", Conflicting: true, ConflictsWith: "lan", Total: big.NewInt(8), Available: big.NewInt(0)}},
-		Services: []Service{
-			{Namespace: "demo", Name: "web", IPs: []string{"10.0.0.11"}, Satisfied: true},
-			{Namespace: "demo", Name: "api", IPs: []string{"10.0.0.10"}, Satisfied: true},
-			{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "<pool lan is full>"},
-		},
+		Services: ServiceRows(
+			Service{Namespace: "demo", Name: "web", IPs: []string{"10.0.0.11"}, Satisfied: true},
+			Service{Namespace: "demo", Name: "api", IPs: []string{"10.0.0.10"}, Satisfied: true},
+			Service{Namespace: "demo", Name: "db", Reason: "out_of_ips", Message: "<pool lan is full>"},
+		),
 		Problems: []Problem{{Severity: "error", Source: "pools.yaml:3", Object: "LoadBalancerIPPool late", Message: "overlaps lan"}},
 	}
 }
@@ -101,7 +101,7 @@ func TestPageServedWithItsAssets(t *testing.T) {
 func TestPageShowsL2Owners(t *testing.T) {
 	now := time.Now()
 	s := testSnapshot(now)
-	s.Services = append(s.Services, Service{Namespace: "demo", Name: "lan", IPs: []string{"10.0.0.20", "10.0.0.21", "10.0.0.22"}, Satisfied: true})
+	s.Services = ServiceRows(append(s.Services.Rows(), Service{Namespace: "demo", Name: "lan", IPs: []string{"10.0.0.20", "10.0.0.21", "10.0.0.22"}, Satisfied: true})...)
 	s.L2 = &L2{Node: "node-1", Fenced: true, Why: "this node hears no peer",
 		Nodes: []L2Node{{Name: "node-1", State: "fenced"}, {Name: "node-2", State: "up"}},
 		Announcements: []L2Announcement{

@@ -285,7 +285,7 @@ func BenchmarkConvergence200(b *testing.B) {
 			var allocated time.Time
 			for allocated.IsZero() {
 				if s, err := h.Snapshot(); err == nil {
-					for _, sv := range s.Services {
+					for sv := range s.Services.All() {
 						if sv.Namespace == fmt.Sprintf("ns%d", i) && len(sv.IPs) > 0 {
 							allocated = time.Now()
 						}

@@ -89,7 +89,7 @@ func TestMassRemovalKeepsWhatStays(t *testing.T) {
 		t.Fatal(err)
 	}
 	sharedAddr := ""
-	for _, s := range snap.Services {
+	for s := range snap.Services.All() {
 		if s.Namespace+"/"+s.Name == shared+"-b" && len(s.IPs) == 1 {
 			sharedAddr = s.IPs[0]
 		}
@@ -119,7 +119,7 @@ func TestMassRemovalKeepsWhatStays(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		for _, sv := range s.Services {
+		for sv := range s.Services.All() {
 			if sv.Namespace == "keep" && sv.Name == "mover" && len(sv.IPs) == 1 && sv.IPs[0] == wanted {
 				return ""
 			}

@@ -93,7 +93,7 @@ func (in *instance) waitFor(what string, cond func(*status.Snapshot) bool) *stat
 
 func ips(s *status.Snapshot) map[string]string {
 	out := map[string]string{}
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		if len(sv.IPs) > 0 {
 			out[sv.Namespace+"/"+sv.Name] = strings.Join(sv.IPs, ",")
 		}
@@ -135,7 +135,7 @@ spec:
 func TestStandaloneSeed000(t *testing.T) {
 	in := start(t, "../../examples/standalone", t.TempDir())
 	s := in.waitFor("11 Services", func(s *status.Snapshot) bool { return len(ips(s)) == 11 })
-	for _, sv := range s.Services {
+	for sv := range s.Services.All() {
 		if !sv.Satisfied || !strings.HasPrefix(sv.IPs[0], "10.99.8.2") {
 			t.Errorf("%s/%s: %+v", sv.Namespace, sv.Name, sv)
 		}

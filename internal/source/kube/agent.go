@@ -192,7 +192,7 @@ func (a *agent) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.R
 		return reconcile.Result{}, err
 	}
 	snap := &status.Snapshot{Generated: time.Now(), Mode: "cluster", Node: a.cfg.Node, Problems: problems}
-	snap.Services = status.ServicesFrom(results)
+	snap.Services = status.ServicesOf(results)
 	a.node.Apply(ctx, a.runCtx, c, announce.Allocations(results), snap)
 	a.mu.Lock()
 	a.reconciles++

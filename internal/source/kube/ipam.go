@@ -337,7 +337,7 @@ func (r *IPAM) publish(results []ipam.Result, start time.Time) {
 	}
 	r.reconciles++
 	r.Holder.Publish(&status.Snapshot{Generated: time.Now(), Mode: "operator", Pools: status.PoolsFrom(r.alloc.Pools()),
-		Services: status.ServicesFrom(results), Reconciles: r.reconciles, ReconcileDuration: time.Since(start)})
+		Services: status.ServicesOf(results), Reconciles: r.reconciles, ReconcileDuration: time.Since(start)})
 }
 
 func (r *IPAM) isL2Lease(o client.Object) bool {
