@@ -24,6 +24,8 @@ var FRRBinaries = []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/lib/
 type FRR struct {
 	NS  string
 	Dir string
+	// kept, after KeepConnections, are the connections ShowJSON reuses.
+	kept *keptVTYs
 }
 
 // StartFRR writes the configurations into dir and starts zebra, bgpd and bfdd in namespace
@@ -151,12 +153,10 @@ type Summary struct {
 	} `json:"peers"`
 }
 
-const summaryCmd = "show bgp ipv4 unicast summary json"
-
 // Summary returns the IPv4 unicast summary.
 func (f *FRR) Summary() (Summary, error) {
 	var s Summary
-	err := f.VtyshJSON(summaryCmd, &s)
+	err := f.ShowJSON("bgpd", "show bgp ipv4 unicast summary json", &s)
 	return s, err
 }
 
@@ -207,7 +207,7 @@ func (f *FRR) ReceivedRoutes(neighbour string) ([]string, error) {
 	var r struct {
 		Routes map[string]any `json:"receivedRoutes"`
 	}
-	if err := f.VtyshJSON("show bgp ipv4 unicast neighbors "+neighbour+" received-routes json", &r); err != nil {
+	if err := f.ShowJSON("bgpd", "show bgp ipv4 unicast neighbors "+neighbour+" received-routes json", &r); err != nil {
 		return nil, err
 	}
 	out := slices.Sorted(maps.Keys(r.Routes))
@@ -266,24 +266,19 @@ func (f *FRR) Route(prefix string) (RouteDetail, error) {
 		afi = "ipv6"
 	}
 	var d RouteDetail
-	err := f.VtyshJSON(fmt.Sprintf("show bgp %s unicast %s json", afi, prefix), &d)
+	err := f.ShowJSON("bgpd", fmt.Sprintf("show bgp %s unicast %s json", afi, prefix), &d)
 	return d, err
 }
 
 // FIBRoutes returns how many BGP routes zebra has installed in the kernel (FIB).
-func (f *FRR) FIBRoutes() (int, error) { return fibRoutes(f.VtyshJSON) }
-
-const fibCmd = "show ip route summary json"
-
-// fibRoutes reads the FIB count of BGP routes from `show ip route summary json`, run by run.
-func fibRoutes(run func(cmd string, into any) error) (int, error) {
+func (f *FRR) FIBRoutes() (int, error) {
 	var s struct {
 		Routes []struct {
 			Type string `json:"type"`
 			FIB  int    `json:"fib"`
 		} `json:"routes"`
 	}
-	if err := run(fibCmd, &s); err != nil {
+	if err := f.ShowJSON("zebra", "show ip route summary json", &s); err != nil {
 		return 0, err
 	}
 	for _, r := range s.Routes {

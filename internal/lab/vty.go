@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -14,7 +16,8 @@ import (
 // ends with a NUL, and the daemon's answer with three NULs and a status byte (0 is success).
 // vtysh itself costs ~50 ms of CPU per run (it builds every daemon's command tree at start),
 // so polling a router with it twenty times a second took most of a core on a two-core machine
-// from the speakers being measured; a kept connection costs only the daemon's own work.
+// from the speakers being measured; a kept connection costs only the daemon's own work. One
+// command at a time: KeepConnections serialises them.
 type VTY struct {
 	conn net.Conn
 	r    *bufio.Reader
@@ -26,7 +29,14 @@ func (f *FRR) DialVTY(daemon string) (*VTY, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s's vty: %w", daemon, err)
 	}
-	return &VTY{conn: c, r: bufio.NewReader(c)}, nil
+	v := &VTY{conn: c, r: bufio.NewReader(c)}
+	// A connection starts in the view node, as vtysh's do before it sends "enable": some
+	// show commands (bfdd's "show bfd peers") exist only in the enable node.
+	if _, err := v.Run("enable"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s's vty: %w", daemon, err)
+	}
+	return v, nil
 }
 
 // Close closes the connection.
@@ -54,50 +64,79 @@ func (v *VTY) Run(cmd string) (string, error) {
 	}
 	text := string(out[:len(out)-3])
 	if status != 0 {
-		return text, fmt.Errorf("vty %q: status %d: %s", cmd, status, text)
+		return text, &refused{cmd: cmd, status: status, text: text}
 	}
 	return text, nil
 }
 
-// RunJSON runs a command that prints JSON and decodes it.
-func (v *VTY) RunJSON(cmd string, into any) error {
-	out, err := v.Run(cmd)
+// refused is a daemon's answer with a non-zero status: the command failed, the connection
+// is fine.
+type refused struct {
+	cmd    string
+	status byte
+	text   string
+}
+
+func (e *refused) Error() string {
+	return fmt.Sprintf("vty %q: status %d: %s", e.cmd, e.status, e.text)
+}
+
+// keptVTYs are a router's connections to its daemons, one per daemon, dialled on first use.
+type keptVTYs struct {
+	mu    sync.Mutex
+	conns map[string]*VTY
+}
+
+// KeepConnections makes ShowJSON, and the helpers built on it (Summary, Route,
+// ReceivedRoutes, FIBRoutes), reuse one vty connection per daemon instead of running vtysh
+// each time: tests poll routers every 200 ms for minutes, and BFD's 300 ms detection shares
+// two cores with those runs. The returned function closes the connections.
+func (f *FRR) KeepConnections() (closeAll func()) {
+	f.kept = &keptVTYs{conns: map[string]*VTY{}}
+	k := f.kept
+	return func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for d, v := range k.conns {
+			v.Close()
+			delete(k.conns, d)
+		}
+	}
+}
+
+// ShowJSON runs a command that prints JSON on one daemon ("bgpd", "zebra", "bfdd") and
+// decodes it: over the kept connection after KeepConnections, else through vtysh.
+func (f *FRR) ShowJSON(daemon, cmd string, into any) error {
+	if f.kept == nil {
+		return f.VtyshJSON(cmd, into)
+	}
+	out, err := f.kept.run(f, daemon, cmd)
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal([]byte(out), into)
 }
 
-// Poller reads a router's BGP summary and its FIB count over kept vty connections to bgpd
-// and zebra, for benchmarks that poll many times a second.
-type Poller struct{ bgpd, zebra *VTY }
-
-// Poller connects to the router's bgpd and zebra.
-func (f *FRR) Poller() (*Poller, error) {
-	b, err := f.DialVTY("bgpd")
-	if err != nil {
-		return nil, err
+// run runs cmd on daemon's kept connection. A connection that fails (its daemon restarted)
+// is dialled again, once.
+func (k *keptVTYs) run(f *FRR, daemon, cmd string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		v := k.conns[daemon]
+		if v == nil {
+			var err error
+			if v, err = f.DialVTY(daemon); err != nil {
+				return "", err
+			}
+			k.conns[daemon] = v
+		}
+		out, err := v.Run(cmd)
+		var no *refused
+		if err == nil || errors.As(err, &no) || attempt > 0 {
+			return out, err
+		}
+		v.Close()
+		delete(k.conns, daemon)
 	}
-	z, err := f.DialVTY("zebra")
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return &Poller{bgpd: b, zebra: z}, nil
 }
-
-// Close closes both connections.
-func (p *Poller) Close() {
-	p.bgpd.Close()
-	p.zebra.Close()
-}
-
-// Summary is FRR.Summary over the kept connection.
-func (p *Poller) Summary() (Summary, error) {
-	var s Summary
-	err := p.bgpd.RunJSON(summaryCmd, &s)
-	return s, err
-}
-
-// FIBRoutes is FRR.FIBRoutes over the kept connection.
-func (p *Poller) FIBRoutes() (int, error) { return fibRoutes(p.zebra.RunJSON) }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldlb/herald/internal/lab"
 	"github.com/heraldlb/herald/internal/status"
 	"github.com/heraldlb/herald/test/netlab"
 )
@@ -65,12 +64,12 @@ func services(n int) string {
 	return b.String()
 }
 
+// benchLab is one router and the lab around it. The router is read over the kept vty
+// connections netlab sets up: a vtysh per poll cost ~50 ms of CPU, most of a core at the
+// benchmarks' rate, taken from the speakers being measured.
 type benchLab struct {
 	l      *netlab.Lab
 	router *netlab.FRR
-	// poll reads the router over kept vty connections: a vtysh per poll cost ~50 ms of CPU,
-	// most of a core at this rate, taken from the speakers being measured.
-	poll *lab.Poller
 }
 
 func newBenchLab(b *testing.B) *benchLab {
@@ -79,13 +78,7 @@ func newBenchLab(b *testing.B) *benchLab {
 	l.Bridge("r", "br0", "192.0.2.1/24")
 	l.AddNS("n1")
 	l.Attach("n1", "eth0", "r", "br0", "192.0.2.11/24")
-	router := l.StartFRR("r", benchRouter, "")
-	poll, err := router.Poller()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(poll.Close)
-	return &benchLab{l: l, router: router, poll: poll}
+	return &benchLab{l: l, router: l.StartFRR("r", benchRouter, "")}
 }
 
 // until polls the router until it holds want prefixes in its BGP table and want BGP routes in
@@ -93,11 +86,11 @@ func newBenchLab(b *testing.B) *benchLab {
 func (bl *benchLab) until(b *testing.B, start time.Time, want int) (bgpTable, kernel time.Duration) {
 	deadline := start.Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
-		s, err := bl.poll.Summary()
+		s, err := bl.router.Summary()
 		if err == nil && bgpTable == 0 && s.Peers["192.0.2.11"].PfxRcd == want && s.Peers["192.0.2.11"].State == "Established" {
 			bgpTable = time.Since(start)
 		}
-		if fib, err := bl.poll.FIBRoutes(); err == nil && bgpTable != 0 && fib == want {
+		if fib, err := bl.router.FIBRoutes(); err == nil && bgpTable != 0 && fib == want {
 			return bgpTable, time.Since(start)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -294,7 +287,7 @@ func BenchmarkConvergence200(b *testing.B) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			for {
-				if fib, err := bl.poll.FIBRoutes(); err == nil && fib == i+1 {
+				if fib, err := bl.router.FIBRoutes(); err == nil && fib == i+1 {
 					break
 				}
 				time.Sleep(2 * time.Millisecond)

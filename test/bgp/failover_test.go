@@ -43,7 +43,7 @@ func bfdUp(f *netlab.FRR, peer string) string {
 		Peer   string `json:"peer"`
 		Status string `json:"status"`
 	}
-	if err := f.VtyshJSON("show bfd peers json", &peers); err != nil {
+	if err := f.ShowJSON("bfdd", "show bfd peers json", &peers); err != nil {
 		return err.Error()
 	}
 	for _, p := range peers {

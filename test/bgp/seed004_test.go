@@ -148,7 +148,7 @@ func TestSeed004CommunitiesLocalPrefOverride(t *testing.T) {
 		HostForeign    string `json:"hostForeign"`
 		BGPState       string `json:"bgpState"`
 	}
-	if err := spine.VtyshJSON("show bgp neighbors 10.0.1.33 json", &nb); err != nil {
+	if err := spine.ShowJSON("bgpd", "show bgp neighbors 10.0.1.33 json", &nb); err != nil {
 		t.Fatal(err)
 	}
 	if n := nb["10.0.1.33"]; n.RemoteRouterID != "10.0.1.33" || n.HostForeign != "10.0.1.33" || n.BGPState != "Established" {

@@ -183,7 +183,7 @@ func restartBit(t *testing.T, f *netlab.FRR) bool {
 			RBit bool `json:"rBit"`
 		} `json:"gracefulRestartInfo"`
 	}
-	if err := f.VtyshJSON("show bgp neighbors 192.0.2.11 json", &nb); err != nil {
+	if err := f.ShowJSON("bgpd", "show bgp neighbors 192.0.2.11 json", &nb); err != nil {
 		t.Fatal(err)
 	}
 	return nb["192.0.2.11"].GR.RBit

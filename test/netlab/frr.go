@@ -24,7 +24,8 @@ type (
 )
 
 // StartFRR starts zebra, bfdd and bgpd in ns with the given configurations (lab.StartFRR);
-// they are killed when the test ends.
+// they are killed when the test ends. The router is read over kept vty connections
+// (lab.FRR.KeepConnections), closed when the test ends.
 func (l *Lab) StartFRR(ns, bgpdConf, bfddConf string) *FRR {
 	l.t.Helper()
 	f, procs, err := lab.StartFRR(l.NS(ns), filepath.Join(l.dir, "frr-"+ns), ns, bgpdConf, bfddConf)
@@ -32,6 +33,7 @@ func (l *Lab) StartFRR(ns, bgpdConf, bfddConf string) *FRR {
 	if err != nil {
 		l.t.Fatalf("FRR in %s: %v", ns, err)
 	}
+	l.t.Cleanup(f.KeepConnections())
 	return &FRR{FRR: f}
 }
 
