@@ -136,12 +136,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(poolConflicting, b2f(p.Conflicting), p.Name)
 		gauge(poolDisabled, b2f(p.Disabled), p.Name)
 	}
-	byReason := map[string]float64{}
-	for sv := range s.Services.All() {
-		byReason[sv.Reason]++
-	}
-	for r, n := range byReason {
-		gauge(services, n, r)
+	for r, n := range s.Services.ByReason() {
+		gauge(services, float64(n), r)
 	}
 	bySeverity := map[string]float64{"error": 0, "warning": 0}
 	for _, p := range s.Problems {

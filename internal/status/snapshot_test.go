@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"maps"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -25,6 +26,12 @@ func TestServicesRenderedWhenRead(t *testing.T) {
 	s := ServicesOf(results)
 	if s.Len() != 2 || !reflect.DeepEqual(s.Rows(), want) {
 		t.Fatalf("rows %d %+v, want %+v", s.Len(), s.Rows(), want)
+	}
+	if got := s.ByReason(); !maps.Equal(got, map[string]int{"satisfied": 1, "out_of_ips": 1}) {
+		t.Fatalf("by reason %v", got)
+	}
+	if got := ServiceRows(want...).ByReason(); !maps.Equal(got, map[string]int{"satisfied": 1, "out_of_ips": 1}) {
+		t.Fatalf("rows by reason %v", got)
 	}
 	var all []Service
 	for r := range s.All() {
