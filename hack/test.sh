@@ -62,12 +62,16 @@ say "the container image (hack/image.sh, loaded back and its binary run)"
 
 # A count, not a duration: with a duration Go 1.26's fuzz coordinator can report its own
 # deadline as a failure ("context deadline exceeded", no crasher; golang/go#75804, fixed in
-# Go 1.27). 200,000 inputs is 5-10 s per target on the CI machines.
+# Go 1.27). 200,000 inputs is 5-10 s per target on the CI machines. Manifests (the fast YAML
+# to JSON path against the general one, each input parsed twice) get a quarter of that count:
+# 200,000 took 60-100 s.
 fuzztime=${HERALD_FUZZTIME:-200000x}
-say "fuzzing the parsers of user input and of frames from the LAN ($fuzztime inputs each)"
+manifestfuzz=${HERALD_FUZZTIME_MANIFEST:-50000x}
+say "fuzzing the parsers of user input and of frames from the LAN ($fuzztime inputs each, manifests $manifestfuzz)"
 for target in FuzzParseBlock FuzzParseRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./internal/model/
 done
+go test -run '^$' -fuzz '^FuzzFastJSON$' -fuzztime "$manifestfuzz" ./internal/manifest/
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/l2/
 
 # The README's run command on this machine, as a newcomer runs it, in a lab of its own (the

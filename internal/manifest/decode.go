@@ -424,18 +424,21 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) *Object {
 		s.add(src, Error, nil, "", "a document must be a mapping with apiVersion and kind")
 		return nil
 	}
-	var v any
-	if err := root.Decode(&v); err != nil {
-		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
-		return nil
+	raw, head, ok := documentJSON(root)
+	if !ok {
+		var v any
+		if err := root.Decode(&v); err != nil {
+			s.add(src, Error, nil, "", "cannot read document: "+err.Error())
+			return nil
+		}
+		v = jsonable(v) // keys of any type become strings, so headOf and encoding/json see the same document
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			s.add(src, Error, nil, "", "cannot read document: "+err.Error())
+			return nil
+		}
+		head = headOf(v)
 	}
-	v = jsonable(v) // keys of any type become strings, so headOf and encoding/json see the same document
-	raw, err := json.Marshal(v)
-	if err != nil {
-		s.add(src, Error, nil, "", "cannot read document: "+err.Error())
-		return nil
-	}
-	head := headOf(v)
 	o := &Object{Source: src, APIVersion: head.apiVersion, Kind: head.kind, Name: head.name, Namespace: head.namespace}
 	switch {
 	case head.apiVersion == "" || head.kind == "":
@@ -476,6 +479,19 @@ func (s *Set) decodeDoc(src Source, root *yaml.Node) *Object {
 	o.Obj = obj
 	s.Objects = append(s.Objects, o)
 	return o
+}
+
+// documentJSON is the document as JSON and its head, by fastJSON; ok is false when the
+// document needs the general path.
+func documentJSON(root *yaml.Node) ([]byte, head, bool) {
+	if fastJSON == nil {
+		return nil, head{}, false
+	}
+	raw, ok := fastJSON(nil, root)
+	if !ok {
+		return nil, head{}, false
+	}
+	return raw, headOfNode(root), true
 }
 
 // head is what identifies a document: read from the decoded values, since parsing the

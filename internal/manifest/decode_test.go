@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,6 +117,101 @@ func TestHeadReadsLikeJSON(t *testing.T) {
 		}
 		if got := headOf(jsonable(v)); got != c.want {
 			t.Errorf("%q: head %+v, want %+v", c.doc, got, c.want)
+		}
+	}
+}
+
+// fastJSONCases are documents for the differential test of fastJSON: the plain ones it takes
+// and every kind it must hand to the general path.
+var fastJSONCases = []string{
+	fmt.Sprintf(svcDoc, "plain"),
+	"apiVersion: v1\nkind: Service\nmetadata:\n  name: quoted\n  namespace: \"n s\"\n  labels: {a: \"1\", b: 'x\\y', c: \"tab\\there\", d: \"é ✓ \\u0001\"}\n  annotations:\n    text: |\n      line one\n      line \"two\"\n    folded: >\n      a\n      b\nspec:\n  type: LoadBalancer\n  ports: [{port: 443, targetPort: 8443, nodePort: 0}]\n  externalTrafficPolicy: Local\n  publishNotReadyAddresses: true\n  allocateLoadBalancerNodePorts: False\n  loadBalancerIP: ~\n  sessionAffinity: null\n  externalIPs: []\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: neg}\nspec: {ports: [{port: -1}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: big}\nspec: {ports: [{port: 123456789012345678}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: hex}\nspec: {ports: [{port: 0x50}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: octal}\nspec: {ports: [{port: 0o120}, {port: 0120}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: float}\nspec: {ports: [{port: 80.0}, {port: 1e2}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: yes}\nspec: {publishNotReadyAddresses: yes}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: tagged}\nspec: {type: !!str LoadBalancer, ports: [{port: !!int \"80\"}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: &m {name: anchored}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: *m\n",
+	"apiVersion: v1\nkind: Service\nbase: &b {type: LoadBalancer}\nmetadata: {name: merged}\nspec:\n  <<: *b\n  ports: [{port: 80}]\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: twice, name: again}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: intkey}\nspec: {selector: {1: a, true: b}}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: unknown}\nspec: {zeta: 1, alpha: 2, type: LoadBalancer}\n",
+	"apiVersion: cilium.io/v2alpha1\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: unknown}\nspec: {zeta: 1, alpha: 2, blocks: [{cidr: 10.0.0.0/24}]}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: wrongtype}\nspec: {ports: [{port: \"80\"}]}\n",
+	"apiVersion: 1\nkind: Service\nmetadata: {name: [x]}\n",
+	"apiVersion: v1\nkind: List\nitems:\n- " + strings.ReplaceAll(fmt.Sprintf(svcDoc, "listed"), "\n", "\n  ") + "\n",
+	"apiVersion: v1\nkind: ServiceList\nitems: []\n",
+	"apiVersion: cilium.io/v2alpha1\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: pool}\nspec:\n  blocks: [{cidr: 10.0.0.0/24}, {start: 10.0.1.1, stop: 10.0.1.9}]\n  disabled: false\n  serviceSelector: {matchLabels: {a: b}, matchExpressions: [{key: k, operator: In, values: [x, y]}]}\n",
+	"apiVersion: v9\nkind: Gadget\nmetadata: {name: g}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: inf}\nspec: {x: .inf}\n",
+	"apiVersion: v1\nkind: Service\nmetadata: {name: when, creationTimestamp: 2024-01-02T03:04:05Z}\n",
+}
+
+// fastJSON and the general path read every document alike: the same objects, problems and
+// messages, whichever of them a document takes; the fixtures of the seeds too.
+func TestFastJSONIsTheGeneralPath(t *testing.T) {
+	docs := slices.Clone(fastJSONCases)
+	fixtures, _ := filepath.Glob("../../test/fixtures/seeds/*/*.yaml")
+	if len(fixtures) == 0 {
+		t.Fatal("no seed fixtures found")
+	}
+	for _, f := range fixtures {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(data))
+	}
+	fast := 0
+	for i, doc := range docs {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			fast += compareFastJSON(t, []byte(doc))
+		})
+	}
+	if fast < len(docs)/2 {
+		t.Fatalf("fastJSON took %d of %d inputs' documents: the comparison tests little", fast, len(docs))
+	}
+}
+
+// compareFastJSON decodes data with and without fastJSON and fails on any difference. It
+// returns how many documents fastJSON took.
+func compareFastJSON(t *testing.T, data []byte) int {
+	t.Helper()
+	took := 0
+	defer func(f func([]byte, *yaml.Node) ([]byte, bool)) { fastJSON = f }(fastJSON)
+	fastJSON = func(b []byte, n *yaml.Node) ([]byte, bool) {
+		out, ok := appendJSON(b, n)
+		if ok {
+			took++
+		}
+		return out, ok
+	}
+	got := Decode("f.yaml", data)
+	fastJSON = nil
+	want := Decode("f.yaml", data)
+	opts := []cmp.Option{cmp.AllowUnexported(Object{}), cmpopts.IgnoreFields(Object{}, "node"), cmpopts.EquateEmpty()}
+	if diff := cmp.Diff(want, got, opts...); diff != "" {
+		t.Fatalf("fastJSON decodes %q differently (-general +fast):\n%s", data, diff)
+	}
+	return took
+}
+
+func FuzzFastJSON(f *testing.F) {
+	for _, c := range fastJSONCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		compareFastJSON(t, data)
+	})
+}
+
+func TestPlainDecimal(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "7": true, "-7": true, "80": true, "123456789012345678": true,
+		"": false, "-": false, "-0": false, "007": false, "1234567890123456789": false, "1_000": false, "+1": false, "0x1": false} {
+		if got := plainDecimal(s); got != want {
+			t.Errorf("plainDecimal(%q) = %v", s, got)
 		}
 	}
 }
