@@ -118,6 +118,15 @@ func TestHeadReadsLikeJSON(t *testing.T) {
 		if got := headOf(jsonable(v)); got != c.want {
 			t.Errorf("%q: head %+v, want %+v", c.doc, got, c.want)
 		}
+		// The fast path reads the head from the tree; "1: a" is a key it leaves to the
+		// general path, so that document is read without it.
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(strings.ReplaceAll(c.doc, "1: a\n", "")), &n); err != nil {
+			t.Fatal(err)
+		}
+		if got := headOfNode(n.Content[0]); got != c.want {
+			t.Errorf("%q: head from the tree %+v, want %+v", c.doc, got, c.want)
+		}
 	}
 }
 
