@@ -106,6 +106,14 @@ func TestMassRemovalKeepsWhatStays(t *testing.T) {
 		}
 		return ""
 	})
+	// zebra deletes the kernel's routes after bgpd's table has changed: the monitor must see
+	// all of that before it stops.
+	l.WaitFor("the router's kernel to hold only the two kept routes", 30*time.Second, func() string {
+		if fib, err := router.FIBRoutes(); err != nil || fib != 2 {
+			return fmt.Sprintf("%d (%v)", fib, err)
+		}
+		return ""
+	})
 	for _, p := range []string{sharedAddr + "/32", wanted + "/32"} {
 		if d, err := router.Route(p); err != nil || len(d.Paths) != 1 {
 			t.Errorf("router's route to %s: %+v, %v", p, d, err)
