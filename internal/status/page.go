@@ -72,7 +72,9 @@ type poolRow struct {
 type unsatisfiedRow struct{ Namespace, Name, Why string }
 
 func newPageView(s *Snapshot, now time.Time) *pageView {
-	v := &pageView{Snap: s, Age: "no", Topo: newTopology(s)}
+	// Rendered once: a snapshot renders its rows each time they are read.
+	services := s.Services.Rows()
+	v := &pageView{Snap: s, Age: "no", Topo: newTopology(s, services)}
 	if !s.Generated.IsZero() {
 		v.Age = now.Sub(s.Generated).Round(100 * time.Millisecond).String()
 	}
@@ -117,7 +119,7 @@ func newPageView(s *Snapshot, now time.Time) *pageView {
 			v.L2 = append(v.L2, row)
 		}
 	}
-	for sv := range s.Services.All() {
+	for _, sv := range services {
 		if !sv.Satisfied {
 			why := ipam.Reason(sv.Reason).Meaning()
 			if sv.Message != "" {
@@ -158,8 +160,9 @@ const rowH = 26
 // newTopology draws routers (left), nodes (middle) and addresses (right). With a planned
 // topology (BGP on) every node of the cluster is drawn with the routers it peers with and the
 // addresses it advertises; live session state colours only this node's edges (the others are
-// grey: planned, not observed). Without one, this node serves every address.
-func newTopology(s *Snapshot) topology {
+// grey: planned, not observed). Without one, this node serves every address. services are
+// s.Services, rendered once by the caller.
+func newTopology(s *Snapshot, services []Service) topology {
 	var t topology
 	self := s.Node
 	if self == "" {
@@ -198,7 +201,7 @@ func newTopology(s *Snapshot) topology {
 		}
 	}
 	vipSet := map[string]bool{}
-	for sv := range s.Services.All() {
+	for _, sv := range services {
 		for _, ip := range sv.IPs {
 			vipSet[ip] = true
 		}
